@@ -1,0 +1,81 @@
+"""pytest hooks: options, roles, the author-facing fixture. Everything else is delegated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from . import hookspecs
+from .api import TestReportFixture
+from .config import Settings, add_options, load_settings
+from .engine import Target
+from .roles import Controller, Runner
+from .selection import FailedSelection, resolve_failed
+from .targets.local import LocalTarget
+
+WORKER_ACTIVE = "testreport_active"
+WORKER_FAILED = "testreport_failed_nodeids"
+
+# Runs that only look at tests and do not run them report nothing.
+_LOOK_ONLY_OPTIONS = ("collectonly", "setupplan", "setuponly", "showfixtures",
+                      "show_fixtures_per_test", "markers", "help", "version")  # fmt: skip
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def _look_only(config: pytest.Config) -> bool:
+    return any(config.getoption(name, default=False) for name in _LOOK_ONLY_OPTIONS)
+
+
+def make_targets(settings: Settings) -> list[Target]:
+    factories = {"local": lambda: LocalTarget(settings.local_path)}
+    return [factories[name]() for name in settings.targets]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "testreport_metadata(**pairs): metadata reported with the test"
+    )
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: run tests, report nothing
+        runner = Runner(attach=bool(workerinput.get(WORKER_ACTIVE)))
+        config.pluginmanager.register(runner, "testreport-runner")
+        if workerinput.get(WORKER_FAILED) is not None:
+            selection = FailedSelection(workerinput[WORKER_FAILED])
+            config.pluginmanager.register(selection, "testreport-selection")
+        return
+    settings = load_settings(config)
+    if settings.failed_from:
+        config.pluginmanager.register(resolve_failed(settings), "testreport-selection")
+    active = settings.enabled and not _look_only(config)
+    config.pluginmanager.register(Runner(attach=active), "testreport-runner")
+    if not active:
+        return
+    controller = Controller(config, settings, make_targets(settings))
+    config.pluginmanager.register(controller, "testreport-controller")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: tell each worker whether to record and which tests to select."""
+    config = node.config
+    node.workerinput[WORKER_ACTIVE] = config.pluginmanager.has_plugin("testreport-controller")
+    selection = config.pluginmanager.get_plugin("testreport-selection")
+    if selection is not None:
+        node.workerinput[WORKER_FAILED] = selection.nodeids
+
+
+@pytest.fixture
+def testreport() -> TestReportFixture:
+    """Record steps and metadata of the running test: ``testreport.step(...)``, ``.metadata(...)``."""
+    return TestReportFixture()
+
+

@@ -1,0 +1,285 @@
+"""Turn pytest's phase reports into one ``TestResult`` per test attempt.
+
+pytest reports a test in up to three phases (setup, call, teardown); pytest-rerunfailures
+repeats them per attempt and marks a retried phase ``rerun``; xdist replays worker reports in
+the controller and reports a crashed worker's test once with phase ``???``. This module is
+pure: it never touches pytest's config or does I/O, so it behaves the same everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .model import (
+    Failure,
+    Outcome,
+    ResultKind,
+    Step,
+    TestResult,
+    from_epoch,
+    truncate,
+    truncate_lines,
+)
+
+EXTRA_ATTR = "testreport_extra"  # our data on a report; plain types so xdist can ship it
+MAX_TRACEBACK_LINES = 1000
+MAX_LINE_CHARS = 2000
+MAX_MESSAGE_CHARS = 2000
+MAX_CAPTURE_CHARS = 64 * 1024
+CRASH_PHASE = "???"
+
+
+@dataclass
+class _Pending:
+    """What has been seen so far of one attempt of one test."""
+
+    nodeid: str
+    location: tuple[str, Optional[int], str]
+    started: float
+    stopped: float = 0.0
+    worker: Optional[str] = None
+    outcome: Optional[Outcome] = None
+    reason: Optional[str] = None
+    failure: Optional[Failure] = None
+    rerun: bool = False
+    attempt: Optional[int] = None
+    durations: dict[str, float] = field(default_factory=dict)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    metadata: list[tuple[str, str]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    subtest_failures: list[Failure] = field(default_factory=list)
+
+
+def _skip_reason(longrepr: Any) -> Optional[str]:
+    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
+    return str(longrepr) if longrepr else None
+
+
+def failure_from_report(report: Any, phase: str) -> Failure:
+    """The failure of a failed phase: the crash line as message, the rendered traceback as lines."""
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    text = report.longreprtext if longrepr is not None else ""
+    if crash is not None and getattr(crash, "message", None):
+        message = crash.message
+    else:
+        message = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        if message.startswith("E   "):
+            message = message[4:].strip()
+    lines = [truncate(line, MAX_LINE_CHARS) for line in text.splitlines()]
+    return Failure(
+        message=truncate(message, MAX_MESSAGE_CHARS),
+        phase=phase,
+        traceback=truncate_lines(lines, MAX_TRACEBACK_LINES),
+    )
+
+
+def _worker_id(report: Any) -> Optional[str]:
+    node = getattr(report, "node", None)
+    gateway = getattr(node, "gateway", None)
+    return getattr(gateway, "id", None) or getattr(report, "worker_id", None)
+
+
+def _is_subtest(report: Any) -> bool:
+    return getattr(report, "context", None) is not None and type(report).__name__ == "SubtestReport"
+
+
+class ResultAssembler:
+    """Collects phase reports per test and yields a ``TestResult`` when an attempt ends.
+
+    Memory stays proportional to the tests running right now, plus the node ids of tests
+    that were retried (to number their attempts when the rerun plugin does not).
+    """
+
+    def __init__(self, capture: str = "failed") -> None:
+        self._capture = capture
+        self._open: dict[str, _Pending] = {}
+        self._attempts: dict[str, int] = {}
+        self._collection_errors: set[str] = set()
+
+    # -- test phases -----------------------------------------------------------------------
+    def add(self, report: Any) -> list[TestResult]:
+        """Feed one ``pytest_runtest_logreport`` report; returns the attempts it completed."""
+        done: list[TestResult] = []
+        nodeid = report.nodeid
+        pending = self._open.get(nodeid)
+        if pending is not None and report.when == "setup" and pending.durations:
+            # A new attempt began without a teardown report for the previous one (older
+            # rerun plugins skip it): the previous attempt is over.
+            done.append(self._finish(self._open.pop(nodeid)))
+            pending = None
+        if pending is None:
+            pending = self._open[nodeid] = self._start(report)
+        self._apply(pending, report)
+        if report.when in ("teardown", CRASH_PHASE):
+            done.append(self._finish(self._open.pop(nodeid)))
+        return done
+
+    def _start(self, report: Any) -> _Pending:
+        location = tuple(report.location) if report.location else (report.nodeid, None, "")
+        start = getattr(report, "start", 0) or time.time()
+        return _Pending(nodeid=report.nodeid, location=location, started=start)  # type: ignore[arg-type]
+
+    def _apply(self, pending: _Pending, report: Any) -> None:
+        when = report.when
+        pending.worker = pending.worker or _worker_id(report)
+        pending.stopped = getattr(report, "stop", 0) or time.time()
+        rerun = getattr(report, "rerun", None)
+        if isinstance(rerun, int):
+            pending.attempt = rerun + 1
+        extra = getattr(report, EXTRA_ATTR, None)
+        if extra:
+            pending.steps.extend(extra.get("steps", ()))
+            pending.metadata.extend(tuple(kv) for kv in extra.get("metadata", ()))
+            pending.tags.extend(t for t in extra.get("tags", ()) if t not in pending.tags)
+        if _is_subtest(report):
+            if report.failed:
+                failure = failure_from_report(report, "call")
+                context = report.context
+                label = " ".join(
+                    [f"[{context.msg}]" if context.msg else ""]
+                    + [f"{k}={v}" for k, v in (context.kwargs or {}).items()]
+                ).strip()
+                failure.message = f"subtest {label}: {failure.message}".strip()
+                pending.subtest_failures.append(failure)
+            return
+        pending.durations[when if when != CRASH_PHASE else "crash"] = report.duration or 0.0
+        if report.sections:
+            pending.sections = list(report.sections)
+        self._classify(pending, report)
+
+    def _classify(self, pending: _Pending, report: Any) -> None:
+        when, outcome = report.when, report.outcome
+        if outcome == "rerun":
+            pending.rerun = True
+            outcome = "failed"
+        if outcome == "passed":
+            if when == "call":
+                wasxfail = getattr(report, "wasxfail", None)
+                if wasxfail is not None:
+                    pending.outcome, pending.reason = Outcome.XPASSED, wasxfail or None
+                else:
+                    pending.outcome = Outcome.PASSED
+            return
+        if outcome == "skipped":
+            wasxfail = getattr(report, "wasxfail", None)
+            if wasxfail is not None:
+                pending.outcome, pending.reason = Outcome.XFAILED, wasxfail or None
+            elif pending.outcome is None or pending.outcome is Outcome.PASSED:
+                pending.outcome, pending.reason = Outcome.SKIPPED, _skip_reason(report.longrepr)
+            return
+        # A failed phase.
+        failure = failure_from_report(report, "crash" if when == CRASH_PHASE else when)
+        if when == "call":
+            pending.outcome, pending.failure = Outcome.FAILED, failure
+        elif pending.outcome is Outcome.FAILED and pending.failure is not None:
+            # A teardown error after a call failure: keep "failed", keep both texts.
+            pending.failure.message += f" (teardown error: {failure.message})"
+            pending.failure.traceback = truncate_lines(
+                [*pending.failure.traceback, "", "teardown error:", *failure.traceback],
+                MAX_TRACEBACK_LINES,
+            )
+        elif pending.outcome is Outcome.ERROR and pending.failure is not None:
+            pending.failure.traceback = truncate_lines(
+                [*pending.failure.traceback, "", f"{failure.phase} error:", *failure.traceback],
+                MAX_TRACEBACK_LINES,
+            )
+        else:
+            pending.outcome, pending.failure = Outcome.ERROR, failure
+
+    def _finish(self, pending: _Pending) -> TestResult:
+        outcome = pending.outcome or Outcome.PASSED
+        failure = pending.failure
+        if pending.subtest_failures and outcome not in (Outcome.ERROR,):
+            first = pending.subtest_failures[0]
+            lines = [line for f in pending.subtest_failures for line in [f.message, *f.traceback]]
+            if failure is None or outcome is not Outcome.FAILED:
+                failure = Failure(message=first.message, phase="call", traceback=[])
+            failure.traceback = truncate_lines([*failure.traceback, *lines], MAX_TRACEBACK_LINES)
+            if len(pending.subtest_failures) > 1 or failure.message != first.message:
+                failure.message = f"{failure.message}; {first.message}"
+            outcome = Outcome.FAILED
+        attempt = pending.attempt or self._attempts.get(pending.nodeid, 0) + 1
+        if pending.rerun or attempt > 1:
+            self._attempts[pending.nodeid] = attempt
+        path, lineno, _domain = pending.location
+        parts = pending.nodeid.split("::")
+        keep_output = self._capture == "all" or (
+            self._capture == "failed" and outcome in (Outcome.FAILED, Outcome.ERROR)
+        )
+        sections = pending.sections if keep_output else []
+        kind = ResultKind.CRASH if failure is not None and failure.phase == "crash" else ResultKind.TEST
+        return TestResult(
+            nodeid=pending.nodeid,
+            path=path or parts[0],
+            line=lineno + 1 if isinstance(lineno, int) else None,
+            scopes=parts[:-1],
+            name=parts[-1],
+            kind=kind,
+            outcome=outcome,
+            reason=pending.reason,
+            failure=failure,
+            durations=pending.durations,
+            duration=sum(pending.durations.values()),
+            started_at=from_epoch(pending.started),
+            finished_at=from_epoch(max(pending.stopped, pending.started)),
+            stdout=_section_text(sections, "stdout"),
+            stderr=_section_text(sections, "stderr"),
+            log=_section_text(sections, "log"),
+            steps=[_step(s) for s in pending.steps],
+            metadata=pending.metadata,
+            tags=pending.tags,
+            attempt=attempt,
+            final=not pending.rerun,
+            worker=pending.worker,
+        )
+
+    # -- collection ------------------------------------------------------------------------
+    def add_collect_report(self, report: Any) -> Optional[TestResult]:
+        """A failed collection becomes one error result per file (once, whatever xdist does)."""
+        if not report.failed or report.nodeid in self._collection_errors:
+            return None
+        self._collection_errors.add(report.nodeid)
+        now = time.time()
+        nodeid = report.nodeid or "<session>"
+        failure = failure_from_report(report, "collect")
+        path = nodeid.split("::")[0]
+        return TestResult(
+            nodeid=nodeid,
+            path=path,
+            scopes=[],
+            name=path.rsplit("/", 1)[-1],
+            kind=ResultKind.COLLECTION_ERROR,
+            outcome=Outcome.ERROR,
+            failure=failure,
+            started_at=from_epoch(now),
+            finished_at=from_epoch(now),
+            worker=_worker_id(report),
+        )
+
+    def unfinished(self) -> list[str]:
+        """Node ids of tests that started but never finished (for an interrupted run)."""
+        return list(self._open)
+
+
+def _section_text(sections: list[tuple[str, str]], kind: str) -> str:
+    text = "".join(content for title, content in sections if title.startswith("Captured " + kind))
+    return truncate(text, MAX_CAPTURE_CHARS)
+
+
+def _step(data: dict[str, Any]) -> Step:
+    return Step(
+        id=data["id"],
+        parent_id=data.get("parent_id"),
+        keyword=data.get("keyword"),
+        text=data["text"],
+        started_at=from_epoch(data["start"]),
+        finished_at=from_epoch(data["stop"]) if data.get("stop") else None,
+        result=data.get("result", "passed"),
+        failure=data.get("failure"),
+    )

@@ -1,0 +1,156 @@
+"""The two roles a process can play.
+
+``Runner`` lives where tests run (the single process, or each xdist worker): it records the
+author's steps and metadata and attaches them to pytest's reports. ``Controller`` lives in the
+process that sees every report (the single process, or the xdist controller): it owns the
+session, turns reports into results and hands them to the engine. Workers never report.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+from typing import Any, Optional
+
+import pytest
+
+from . import __version__
+from .api import recorder
+from .ci import detect_ci
+from .config import Settings
+from .engine import Engine, SenderState, Target
+from .model import Session
+from .reports import EXTRA_ATTR, ResultAssembler
+
+# Markers that say how to run a test rather than what it is: not tags.
+RUN_MARKERS = frozenset(
+    {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings",
+     "testreport_metadata", "tryfirst", "trylast"}
+)  # fmt: skip
+
+
+def _markers(item: pytest.Item) -> tuple[list[str], list[tuple[str, str]]]:
+    tags: list[str] = []
+    metadata: list[tuple[str, str]] = []
+    for marker in item.iter_markers():
+        if marker.name == "testreport_metadata":
+            metadata.extend((str(k), str(v)) for k, v in marker.kwargs.items())
+        elif marker.name not in RUN_MARKERS and marker.name not in tags:
+            tags.append(marker.name)
+    return tags, metadata
+
+
+class Runner:
+    """Records steps and metadata of the test running in this process.
+
+    Registered wherever tests run, so that ``step()`` inside a test is never "outside a
+    test"; the records are attached to reports only when reporting is on (``attach``).
+    """
+
+    def __init__(self, attach: bool) -> None:
+        self.attach = attach
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
+        recorder.begin()
+        try:
+            yield
+        finally:
+            recorder.end()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        steps, metadata = recorder.drain()
+        if not self.attach:
+            return
+        extra: dict[str, Any] = {}
+        if call.when == "setup":
+            tags, marker_metadata = _markers(item)
+            metadata = marker_metadata + metadata
+            if tags:
+                extra["tags"] = tags
+        if steps:
+            extra["steps"] = steps
+        if metadata:
+            extra["metadata"] = [list(kv) for kv in metadata]
+        if extra:
+            setattr(report, EXTRA_ATTR, extra)
+
+
+class Controller:
+    """Owns the session: every report becomes a result, queued for every target."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, targets: list[Target]) -> None:
+        self.config = config
+        self.settings = settings
+        self.targets = targets
+        self.assembler = ResultAssembler(settings.capture)
+        self.engine = Engine(targets)
+        self.session = Session()
+        self.interruption: Optional[str] = None
+        self.states: list[SenderState] = []
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        settings = self.settings
+        self.session = Session(
+            ci=detect_ci(settings.env, settings.rootdir, overrides=settings.overrides),
+            rootdir=str(settings.rootdir),
+            args=[str(a) for a in self.config.invocation_params.args],
+            hostname=socket.gethostname(),
+            python_version=platform.python_version(),
+            pytest_version=pytest.__version__,
+            plugin_version=__version__,
+        )
+        self.config.hook.pytest_testreport_session(session=self.session)
+        self.engine.start(self.session)
+
+    def _emit(self, result: Any) -> None:
+        self.config.hook.pytest_testreport_result(result=result)
+        self.session.count(result)
+        self.engine.submit(result)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        result = self.assembler.add_collect_report(report)
+        if result is not None:
+            self._emit(result)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for result in self.assembler.add(report):
+            self._emit(result)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        detail = str(excinfo.value).strip()
+        self.interruption = f"interrupted: {excinfo.typename}" + (f": {detail}" if detail else "")
+
+    def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
+        crash = getattr(getattr(excrepr, "reprcrash", None), "message", None) or str(excrepr)
+        self.interruption = f"internal error: {crash.splitlines()[-1] if crash else ''}".strip()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        interruption = self.interruption
+        if interruption is None and (session.shouldstop or session.shouldfail):
+            interruption = f"stopped early: {session.shouldstop or session.shouldfail}"
+        if interruption is None and exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            interruption = "internal error"
+        self.session.finish(interruption)
+        self.states = self.engine.finish(self.session, self.settings.flush_timeout)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for target, state in zip(self.targets, self.states):
+            for line in summary_lines(target, state, self.session):
+                terminalreporter.write_line(line)
+
+
+def summary_lines(target: Target, state: SenderState, session: Session) -> list[str]:
+    """What the terminal says about one target at the end of the run."""
+    prefix = f"testreport {target.name}:"
+    if state.opened and state.closed and not state.undelivered and not state.errors:
+        return [f"{prefix} {target.summary(session)}"]
+    lines = [f"{prefix} {error}" for error in state.errors]
+    if state.undelivered:
+        lines.append(f"{prefix} {state.undelivered} results could not be delivered")
+    return lines or [f"{prefix} not delivered"]
+

@@ -1,0 +1,313 @@
+"""The ``local`` target: an embedded SQLite store that keeps run history, no account needed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Optional
+
+from ..engine.target import Target
+from ..model import Outcome, Session, TestResult
+
+DEFAULT_PATH = Path(".testreport") / "results.sqlite"
+
+# Each entry moves the schema one version forward; never edit a released entry, append one.
+MIGRATIONS: list[str] = [
+    # 1: sessions, results (one row per attempt), steps, metadata.
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        error_message TEXT,
+        branch TEXT,
+        revision TEXT,
+        ci TEXT NOT NULL DEFAULT '{}',
+        rootdir TEXT,
+        args TEXT NOT NULL DEFAULT '[]',
+        hostname TEXT,
+        python_version TEXT,
+        pytest_version TEXT,
+        plugin_version TEXT,
+        tests_count INTEGER NOT NULL DEFAULT 0,
+        passed_count INTEGER NOT NULL DEFAULT 0,
+        failed_count INTEGER NOT NULL DEFAULT 0,
+        skipped_count INTEGER NOT NULL DEFAULT 0,
+        error_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE results (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        uuid TEXT NOT NULL UNIQUE,
+        nodeid TEXT NOT NULL,
+        path TEXT NOT NULL,
+        line INTEGER,
+        scopes TEXT NOT NULL DEFAULT '[]',
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        failure_message TEXT,
+        failure_phase TEXT,
+        failure_traceback TEXT,
+        durations TEXT NOT NULL DEFAULT '{}',
+        duration REAL NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        stdout TEXT NOT NULL DEFAULT '',
+        stderr TEXT NOT NULL DEFAULT '',
+        log TEXT NOT NULL DEFAULT '',
+        attempt INTEGER NOT NULL DEFAULT 1,
+        final INTEGER NOT NULL DEFAULT 1,
+        worker TEXT
+    );
+    CREATE INDEX results_session ON results(session_id, id);
+    CREATE TABLE steps (
+        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        uuid TEXT NOT NULL,
+        parent_uuid TEXT,
+        keyword TEXT,
+        text TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        result TEXT NOT NULL,
+        failure TEXT
+    );
+    CREATE INDEX steps_result ON steps(result_id, position);
+    CREATE TABLE metadata (
+        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX metadata_result ON metadata(result_id, position);
+    """,
+    # 2: tags (markers) per result; indexes for the history queries (flaky, slow, by branch).
+    """
+    CREATE TABLE tags (
+        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL
+    );
+    CREATE INDEX tags_result ON tags(result_id);
+    CREATE INDEX results_nodeid ON results(nodeid, session_id);
+    CREATE INDEX sessions_branch ON sessions(branch, id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is from a newer plugin."""
+
+
+def iso(value: Any) -> Optional[str]:
+    """UTC ISO 8601 with ``Z``, as everywhere in our JSON."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def connect(path: Path, *, create: bool = False, target_version: int = SCHEMA_VERSION) -> sqlite3.Connection:
+    """Open the store, creating it or migrating it forward to ``target_version``."""
+    if not create and not path.exists():
+        raise StoreError(f"no store at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn, target_version)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, target_version: int = SCHEMA_VERSION) -> None:
+    """Apply the migrations a store is missing, each in its own transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema version {version}, newer than this plugin knows "
+            f"({SCHEMA_VERSION}); upgrade pytest-testreport"
+        )
+    for number in range(version, target_version):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] > number:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+_COUNT_COLUMNS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
+
+
+def _batch_counts(results: Iterable[TestResult]) -> Session:
+    counts = Session()
+    for result in results:
+        counts.count(result)
+    return counts
+
+
+class LocalTarget(Target):
+    """Writes sessions and results to the SQLite store in batched transactions."""
+
+    name = "local"
+    batch_size = 500
+    batch_age = 0.5
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.session_id: Optional[int] = None
+        self._conn: Optional[sqlite3.Connection] = None
+
+    def open_session(self, session: Session) -> None:
+        self._conn = connect(self.path, create=True)
+        cursor = self._conn.execute(
+            "INSERT INTO sessions (uuid, started_at, status, branch, revision, ci, rootdir, args,"
+            " hostname, python_version, pytest_version, plugin_version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                session.uuid,
+                iso(session.started_at),
+                session.status.value,
+                session.ci.branch,
+                session.ci.revision,
+                session.ci.model_dump_json(),
+                session.rootdir,
+                json.dumps(session.args),
+                session.hostname,
+                session.python_version,
+                session.pytest_version,
+                session.plugin_version,
+            ),
+        )
+        self.session_id = cursor.lastrowid
+
+    def send_batch(self, session: Session, results: list[TestResult]) -> None:
+        conn = self._require_conn()
+        conn.execute("BEGIN")
+        try:
+            # Count only rows that are new, so a replayed batch cannot count twice.
+            counts = _batch_counts([r for r in results if self._insert_result(conn, r)])
+            conn.execute(
+                "UPDATE sessions SET "
+                + ", ".join(f"{c} = {c} + ?" for c in _COUNT_COLUMNS)
+                + " WHERE id = ?",
+                (*(getattr(counts, c) for c in _COUNT_COLUMNS), self.session_id),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close_session(self, session: Session) -> None:
+        conn = self._require_conn()
+        conn.execute(
+            "UPDATE sessions SET finished_at = ?, status = ?, error_message = ?, "
+            + ", ".join(f"{c} = ?" for c in _COUNT_COLUMNS)
+            + " WHERE id = ?",
+            (
+                iso(session.finished_at),
+                session.status.value,
+                session.error_message,
+                *(getattr(session, c) for c in _COUNT_COLUMNS),
+                self.session_id,
+            ),
+        )
+        conn.close()
+        self._conn = None
+
+    def summary(self, session: Session) -> str:
+        return (
+            f"session {self.session_id} — {session.summary()} — "
+            f"pytest-testreport show {self.session_id}"
+        )
+
+    def _require_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the local session was not opened")
+        return self._conn
+
+    def _insert_result(self, conn: sqlite3.Connection, result: TestResult) -> bool:
+        failure = result.failure
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO results (session_id, uuid, nodeid, path, line, scopes, name,"
+            " kind, outcome, reason, failure_message, failure_phase, failure_traceback,"
+            " durations, duration, started_at, finished_at, stdout, stderr, log, attempt, final,"
+            " worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.session_id,
+                result.uuid,
+                result.nodeid,
+                result.path,
+                result.line,
+                json.dumps(result.scopes),
+                result.name,
+                result.kind.value,
+                result.outcome.value,
+                result.reason,
+                failure.message if failure else None,
+                failure.phase if failure else None,
+                "\n".join(failure.traceback) if failure else None,
+                json.dumps(result.durations),
+                result.duration,
+                iso(result.started_at),
+                iso(result.finished_at),
+                result.stdout,
+                result.stderr,
+                result.log,
+                result.attempt,
+                int(result.final),
+                result.worker,
+            ),
+        )
+        if not cursor.rowcount:  # already stored (a replay): nothing else to add
+            return False
+        result_id = cursor.lastrowid
+        conn.executemany(
+            "INSERT INTO steps (result_id, position, uuid, parent_uuid, keyword, text,"
+            " started_at, finished_at, result, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    result_id,
+                    position,
+                    s.id,
+                    s.parent_id,
+                    s.keyword,
+                    s.text,
+                    iso(s.started_at),
+                    iso(s.finished_at),
+                    s.result,
+                    s.failure,
+                )
+                for position, s in enumerate(sorted(result.steps, key=lambda s: s.started_at))
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO metadata (result_id, position, key, value) VALUES (?, ?, ?, ?)",
+            [(result_id, i, k, v) for i, (k, v) in enumerate(result.metadata)],
+        )
+        conn.executemany(
+            "INSERT INTO tags (result_id, tag) VALUES (?, ?)",
+            [(result_id, tag) for tag in result.tags],
+        )
+        return True
+
+
+FAILED_OUTCOMES = (Outcome.FAILED.value, Outcome.ERROR.value)
