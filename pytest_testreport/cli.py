@@ -1,0 +1,374 @@
+"""``pytest-testreport``: recorded runs: ``list``, ``show``, ``failed``, ``flaky``, ``slow``.
+
+Exit codes: 0 success, 1 a runtime failure (unknown session, no store, a store from a newer
+plugin), 2 bad usage. Expected failures print one line to stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .reading import LATEST, NotFound, Reader, parse_time
+from .targets.local import StoreError
+
+PROG = "pytest-testreport"
+WIDTH = 100
+GAP = "  "
+MESSAGE_LINES = 5  # failure message lines shown under a failed row
+HISTORY_WIDTH = 20
+_LETTERS = {"passed": "P", "xpassed": "X", "failed": "F", "error": "E"}
+
+
+def _local_reader(args: argparse.Namespace) -> Reader:
+    from .targets.local_reader import LocalReader, find_store
+
+    return LocalReader(find_store(Path.cwd(), args.store, os.environ))
+
+
+# Target name -> factory building its reader from the parsed arguments; remote targets add theirs.
+READERS: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
+
+
+# -- text layout ------------------------------------------------------------------------------
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def text_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (wide East Asian characters take two)."""
+    return sum(_char_width(c) for c in text)
+
+
+def _clean(value: Any) -> str:
+    # A newline or tab inside a cell would break the table's alignment.
+    return "".join(c if c.isprintable() else " " for c in str(value))
+
+
+def fit(text: str, width: int, *, keep_end: bool = False) -> str:
+    """Cut ``text`` to ``width`` columns with ``…``; ``keep_end`` keeps the tail (node ids)."""
+    if text_width(text) <= width:
+        return text
+    kept: list[str] = []
+    used = 1  # the ellipsis
+    for char in reversed(text) if keep_end else text:
+        if used + _char_width(char) > width:
+            break
+        kept.append(char)
+        used += _char_width(char)
+    if keep_end:
+        return "…" + "".join(reversed(kept))
+    return "".join(kept) + "…"
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    space = " " * (width - text_width(text))
+    return space + text if right else text + space
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    flex: int,
+    right: Sequence[int] = (),
+    keep_end: bool = False,
+    notes: Optional[Sequence[Sequence[str]]] = None,
+) -> list[str]:
+    """Aligned lines within ``WIDTH``; column ``flex`` shrinks; ``notes`` go under each row."""
+    cells = [[_clean(c) for c in row] for row in rows]
+    widths = [
+        max([text_width(h)] + [text_width(r[i]) for r in cells]) for i, h in enumerate(headers)
+    ]
+    excess = sum(widths) + len(GAP) * (len(widths) - 1) - WIDTH
+    if excess > 0:
+        widths[flex] = max(text_width(headers[flex]), widths[flex] - excess)
+    lines = []
+    for index, row in enumerate([list(headers), *cells]):
+        fitted = [
+            fit(c, w, keep_end=keep_end and i == flex) for i, (c, w) in enumerate(zip(row, widths))
+        ]
+        lines.append(
+            GAP.join(
+                _pad(c, w, i in right) for i, (c, w) in enumerate(zip(fitted, widths))
+            ).rstrip()
+        )
+        for note in notes[index - 1] if notes and index else ():
+            lines.append(fit("    " + _clean(note), WIDTH))
+    return lines
+
+
+def seconds(value: Optional[float]) -> str:
+    """A duration for people: ``0.25s``, ``2m05s``, ``1h02m``; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, secs = divmod(round(value), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _when(value: Optional[str], with_seconds: bool = False) -> str:
+    parsed = parse_time(value)
+    if parsed is None:
+        return value or "-"
+    return parsed.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _on_branch(branch: Optional[str]) -> str:
+    return f" on branch {branch}" if branch else ""
+
+
+def _message_lines(test: dict[str, Any]) -> list[str]:
+    failure = test.get("failure")
+    if test["outcome"] not in ("failed", "error") or not failure:
+        return []
+    lines = [line for line in failure["message"].splitlines() if line.strip()] or ["(no message)"]
+    if len(lines) > MESSAGE_LINES:
+        lines = [*lines[: MESSAGE_LINES - 1], f"… ({len(lines) - MESSAGE_LINES + 1} more lines)"]
+    return lines
+
+
+# -- verbs ------------------------------------------------------------------------------------
+
+
+def _print_lines(lines: list[str]) -> int:
+    # Headings can hold long branch names; every line must still fit.
+    print("\n".join(fit(_clean(line), WIDTH) for line in lines))
+    return 0
+
+
+def _emit(args: argparse.Namespace, data: Any, lines: Callable[[], list[str]]) -> int:
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    return _print_lines(lines())
+
+
+def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
+    sessions = reader.list_sessions(args.branch, args.page, args.per_page)
+
+    def lines() -> list[str]:
+        if not sessions:
+            if args.page > 1:
+                return [f"no sessions on page {args.page}{_on_branch(args.branch)}"]
+            return [f"no sessions{_on_branch(args.branch)} yet"]
+        headers = ["ID", "STATUS", "BRANCH", "REVISION", "STARTED", "DURATION"]
+        headers += ["TESTS", "FAILED", "SKIPPED", "ERRORS"]
+        rows = [
+            [
+                s["id"],
+                s["status"],
+                s["branch"] or "-",
+                (s["revision"] or "-")[:8],
+                _when(s["started_at"]),
+                seconds(s["duration"]),
+                s["tests_count"],
+                s["failed_count"],
+                s["skipped_count"],
+                s["error_count"],
+            ]
+            for s in sessions
+        ]
+        return table(headers, rows, flex=2, right=(0, 5, 6, 7, 8, 9))
+
+    return _emit(args, sessions, lines)
+
+
+def _session_header(session: dict[str, Any]) -> list[str]:
+    status = session["status"]
+    if session["error_message"]:
+        status += f": {session['error_message']}"
+    revision = f" @ {session['revision'][:8]}" if session["revision"] else ""
+    lines = [
+        f"session {session['id']}  {status}",
+        f"  uuid      {session['uuid']}",
+        f"  branch    {session['branch'] or '-'}{revision}",
+        f"  started   {_when(session['started_at'], True)} UTC"
+        f"   duration {seconds(session['duration'])}",
+        f"  tests     {session['tests_count']}: {session['passed_count']} passed, "
+        f"{session['failed_count']} failed, {session['skipped_count']} skipped, "
+        f"{_plural(session['error_count'], 'error')}",
+    ]
+    if session["ci_provider"] or session["run_url"]:
+        ci = " ".join(x for x in (session["ci_provider"], session["run_url"]) if x)
+        lines.append(f"  ci        {ci}")
+    return lines
+
+
+def cmd_show(reader: Reader, args: argparse.Namespace) -> int:
+    session = reader.get_session(args.session, args.branch)
+
+    def lines() -> list[str]:
+        out = [*_session_header(session), ""]
+        tests = session["tests"]
+        if not tests:
+            return [*out, f"no test results in session {session['id']}"]
+        rows = [[t["outcome"], seconds(t["duration"]), t["attempt"], t["nodeid"]] for t in tests]
+        notes = [_message_lines(t) for t in tests]
+        headers = ["OUTCOME", "DURATION", "ATTEMPT", "TEST"]
+        return out + table(headers, rows, flex=3, right=(1, 2), keep_end=True, notes=notes)
+
+    return _emit(args, session, lines)
+
+
+def cmd_failed(reader: Reader, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(reader.failed(args.session, args.branch), indent=2, ensure_ascii=False))
+        return 0
+    # Resolve ``latest`` once, so the header and the rows name the same session.
+    session = reader.session(args.session, args.branch)
+    tests = reader.failed(str(session["id"]), args.branch)
+    if not tests:
+        return _print_lines([f"no failed tests in session {session['id']}"])
+    rows = [[t["outcome"], seconds(t["duration"]), t["nodeid"]] for t in tests]
+    notes = [_message_lines(t) for t in tests]
+    headers = ["OUTCOME", "DURATION", "TEST"]
+    return _print_lines(
+        [
+            f"{len(tests)} failed in session {session['id']}{_on_branch(session['branch'])}:",
+            *table(headers, rows, flex=2, right=(1,), keep_end=True, notes=notes),
+        ]
+    )
+
+
+def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
+    found = reader.flaky(args.last, args.min_flips, args.branch)
+    scope = f"the last {args.last} sessions{_on_branch(args.branch)}"
+
+    def lines() -> list[str]:
+        if not found:
+            return [f"no flaky tests in {scope} (at least {_plural(args.min_flips, 'flip')})"]
+        rows = [
+            [
+                f["flips"],
+                f["sessions"],
+                fit(
+                    "".join(_LETTERS.get(o, "?") for o in f["outcomes"]),
+                    HISTORY_WIDTH,
+                    keep_end=True,
+                ),
+                f["nodeid"],
+            ]
+            for f in found
+        ]
+        heading = f"tests with at least {_plural(args.min_flips, 'flip')} in {scope}"
+        legend = "history, oldest first: P passed, X xpassed, F failed, E error"
+        headers = ["FLIPS", "SESSIONS", "HISTORY", "TEST"]
+        return [heading, legend, "", *table(headers, rows, flex=3, right=(0, 1), keep_end=True)]
+
+    return _emit(args, found, lines)
+
+
+def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
+    found = reader.slow(args.top, args.last, args.branch)
+    scope = f"the last {args.last} sessions{_on_branch(args.branch)}"
+
+    def lines() -> list[str]:
+        if not found:
+            return [f"no test results in {scope}"]
+        rows = [
+            [seconds(s["median_duration"]), seconds(s["max_duration"]), s["runs"], s["nodeid"]]
+            for s in found
+        ]
+        headers = ["MEDIAN", "MAX", "RUNS", "TEST"]
+        heading = f"slowest tests by median duration over {scope}"
+        return [heading, "", *table(headers, rows, flex=3, right=(0, 1, 2), keep_end=True)]
+
+    return _emit(args, found, lines)
+
+
+# -- arguments --------------------------------------------------------------------------------
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for whole numbers from ``minimum`` up."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more: {text}")
+        return value
+
+    return parse
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Accepted before and after the verb; the verb's copy must not reset the global one.
+    default: Any = argparse.SUPPRESS
+    parser.add_argument(
+        "--store", metavar="PATH", default=None if top else default,
+        help="the local store (default: $TESTREPORT_LOCAL_PATH, or .testreport/results.sqlite "
+        "in this directory or a parent)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--target", choices=sorted(READERS), default="local" if top else default,
+        help="where to read from (default: local)",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Look at recorded pytest runs.")
+    _add_common(parser, top=True)
+    verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def verb(name: str, handler: Callable[[Reader, argparse.Namespace], int], text: str) -> Any:
+        sub = verbs.add_parser(name, help=text, description=text)
+        _add_common(sub, top=False)
+        sub.add_argument("--branch", metavar="B", help="only sessions on branch B")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = verb("list", cmd_list, "list sessions, newest first")
+    sub.add_argument("--page", type=_at_least(1), default=1, help="page number, from 1")
+    sub.add_argument("--per-page", type=_at_least(1), default=20, metavar="M", help="default 20")
+    for name, handler, text in (
+        ("show", cmd_show, "show a session and every attempt of every test"),
+        ("failed", cmd_failed, "the tests whose final attempt failed or errored"),
+    ):
+        verb(name, handler, text).add_argument("session", metavar="SESSION", help=f"id or {LATEST}")
+    sub = verb("flaky", cmd_flaky, "tests that flip between passing and failing")
+    sub.add_argument("--last", type=_at_least(1), default=10, metavar="N", help="sessions (10)")
+    sub.add_argument("--min-flips", type=_at_least(0), default=3, metavar="N", help="default 3")
+    sub = verb("slow", cmd_slow, "the slowest tests by median duration")
+    sub.add_argument("--top", type=_at_least(1), default=20, metavar="N", help="how many (20)")
+    sub.add_argument("--last", type=_at_least(1), default=10, metavar="N", help="sessions (10)")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the CLI; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        with READERS[args.target](args) as reader:
+            return int(args.handler(reader, args))
+    except (NotFound, StoreError, sqlite3.Error) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # piped into head: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 1
