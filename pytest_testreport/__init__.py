@@ -1,4 +1,4 @@
-"""pytest-testreport: report pytest runs live to Buddy.works, BrowserStack, Buildkite or a local store."""
+"""pytest-testreport: report pytest runs live to Buddy.works, BrowserStack, Buildkite or locally."""
 
 from .api import metadata, step
 

@@ -110,7 +110,7 @@ class _Recorder:
 recorder = _Recorder()
 
 
-class step:  # noqa: N801 - used like a function: ``with step(...)`` / ``@step(...)``
+class step:
     """Mark a step of the running test, as a context manager or a decorator.
 
     A step that raises is recorded as failed and the exception propagates unchanged.

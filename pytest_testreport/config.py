@@ -1,7 +1,8 @@
 """One settings object from command line > environment > ini > defaults, validated at start-up.
 
 Every option ``X`` has three spellings: ``--testreport-X``, ini ``testreport_X`` and env
-``TESTREPORT_X``. A bad value is a ``pytest.UsageError`` naming the spelling that held it.
+``TESTREPORT_X``; a target may also accept its vendor's own variable (``BUDDY_UT_TOKEN``).
+A bad value is a ``pytest.UsageError`` naming the spelling that held it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-TARGET_NAMES = ("local", "buddy", "browserstack", "buildkite")
+from . import targets as registry
+
 OFF_VALUES = ("none", "off", "0", "false", "no")
 CAPTURE_MODES = ("failed", "all", "none")
 
 
-def _parse_bool(value: str) -> bool:
+def parse_bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -28,7 +30,7 @@ def _parse_bool(value: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def _parse_seconds(value: str) -> float:
+def parse_seconds(value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
@@ -38,7 +40,7 @@ def _parse_seconds(value: str) -> float:
     return seconds
 
 
-def _parse_choice(*choices: str) -> Callable[[str], str]:
+def parse_choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
@@ -47,19 +49,22 @@ def _parse_choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
-def _parse_text(value: str) -> str:
+def parse_text(value: str) -> str:
     return value.strip()
 
 
 @dataclass(frozen=True)
 class Option:
-    """One setting and its three spellings."""
+    """One setting and its spellings."""
 
     name: str
     help: str
-    parse: Callable[[str], Any] = _parse_text
+    parse: Callable[[str], Any] = parse_text
     default: Any = None
     metavar: str = "VALUE"
+    flag_only: bool = False  # a command-line switch without a value (``--testreport-strict``)
+    vendor_env: tuple[str, ...] = ()  # the vendor's own variable names, read after ours
+    secret: bool = False  # never shown, and never accepted on the command line
 
     @property
     def flag(self) -> str:
@@ -78,32 +83,38 @@ class Option:
         return "testreport_" + self.name
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option("auto", "turn remote targets on when their credentials are set", _parse_bool, True,
+CORE_OPTIONS: tuple[Option, ...] = (
+    Option("auto", "turn remote targets on when their credentials are set", parse_bool, True,
            "BOOL"),
     Option("local_path", "the local store (default .testreport/results.sqlite under the rootdir)",
            metavar="PATH"),
     Option("capture", "keep captured output of: failed (default), all or none tests",
-           _parse_choice(*CAPTURE_MODES), "failed", "MODE"),
-    Option("flush_timeout", "seconds the end of the run may wait for delivery", _parse_seconds,
-           30.0, "SECONDS"),
+           parse_choice(*CAPTURE_MODES), "failed", "MODE"),
     Option("failed_from", "run only the tests that failed in the latest session of TARGET",
            metavar="TARGET"),
+    Option("flush_timeout", "seconds the end of the run may wait for delivery", parse_seconds,
+           30.0, "SECONDS"),
+    Option("batch_age", "seconds a result may wait to be batched (default: the target's)",
+           parse_seconds, None, "SECONDS"),
+    Option("connect_timeout", "HTTP connect timeout in seconds", parse_seconds, 5.0, "SECONDS"),
+    Option("read_timeout", "HTTP read timeout in seconds", parse_seconds, 30.0, "SECONDS"),
+    Option("spool_dir", "where undelivered items are kept (default .testreport/spool)",
+           metavar="DIR"),
+    Option("strict", "exit non-zero when anything could not be delivered", parse_bool, False,
+           "BOOL", flag_only=True),
+    Option("debug", "log every request (masked) to .testreport/debug.log", parse_bool, False,
+           "BOOL", flag_only=True),
+    Option("dry_run", "build every payload and log it to .testreport/debug.log, send nothing",
+           parse_bool, False, "BOOL", flag_only=True),
     Option("branch", "branch name to record instead of the detected one", metavar="BRANCH"),
     Option("revision", "commit to record instead of the detected one", metavar="SHA"),
     Option("run_url", "CI run URL to record instead of the detected one", metavar="URL"),
     Option("run_id", "CI run id to record instead of the detected one", metavar="ID"),
-)
-OPTION_BY_NAME = {option.name: option for option in OPTIONS}
+)  # fmt: skip
 
-# Remote targets and the credential variables that turn them on by themselves.
-CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "buddy": ("BUDDY_UT_TOKEN",),
-    "browserstack": ("BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY"),
-    "buildkite": ("BUILDKITE_ANALYTICS_TOKEN",),
-}
-# Targets this version can send to; the others are named in the interface but not built yet.
-AVAILABLE_TARGETS = ("local",)
+
+def all_options() -> tuple[Option, ...]:
+    return CORE_OPTIONS + registry.target_options()
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -126,12 +137,47 @@ def add_options(parser: pytest.Parser) -> None:
         help="report nothing, whatever the environment or ini file says",
     )
     parser.addini("testreport", "targets to report to, comma-separated", default="")
-    for option in OPTIONS:
-        group.addoption(
-            option.flag, dest=option.dest, default=None, metavar=option.metavar,
-            help=f"{option.help}; env {option.env}, ini {option.ini}",
-        )  # fmt: skip
+    for option in all_options():
+        spelled = f"env {option.env}, ini {option.ini}"
+        if option.flag_only:
+            group.addoption(option.flag, dest=option.dest, action="store_const", const="true",
+                            default=None, help=f"{option.help}; {spelled}")  # fmt: skip
+        elif not option.secret:
+            group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar,
+                            help=f"{option.help}; {spelled}")  # fmt: skip
         parser.addini(option.ini, option.help, default="")
+
+
+class Sources:
+    """Looks a setting up in each source in precedence order."""
+
+    def __init__(self, config: pytest.Config, env: Mapping[str, str]) -> None:
+        self.config = config
+        self.env = env
+
+    def raw(self, option: Option) -> tuple[Optional[str], str]:
+        value = None if option.secret else self.config.getoption(option.dest, default=None)
+        if value is not None:
+            return str(value), option.flag
+        for name in (option.env, *option.vendor_env):
+            if self.env.get(name):
+                return self.env[name], name
+        value = self.config.getini(option.ini)
+        if value:
+            return str(value), f"ini {option.ini}"
+        return None, ""
+
+    def get(self, option: Option) -> Any:
+        value, where = self.raw(option)
+        if value is None:
+            return option.default
+        try:
+            return option.parse(value)
+        except ValueError as exc:
+            shown = "***" if option.secret else repr(value)
+            raise pytest.UsageError(
+                f"testreport: invalid value {shown} for {where}: {exc}"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -140,47 +186,39 @@ class Settings:
 
     targets: tuple[str, ...]
     rootdir: Path
-    local_path: Path
-    capture: str = "failed"
-    flush_timeout: float = 30.0
-    auto: bool = True
-    failed_from: Optional[str] = None
-    overrides: dict[str, Optional[str]] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     @property
     def enabled(self) -> bool:
         return bool(self.targets)
 
+    @property
+    def local_path(self) -> Path:
+        return self.path(self.values.get("local_path"), Path(".testreport") / "results.sqlite")
 
-class _Sources:
-    """Looks a setting up in each source in precedence order."""
+    @property
+    def spool_path(self) -> Path:
+        return self.path(self.values.get("spool_dir"), Path(".testreport") / "spool")
 
-    def __init__(self, config: pytest.Config, env: Mapping[str, str]) -> None:
-        self.config = config
-        self.env = env
+    @property
+    def debug_path(self) -> Path:
+        return self.rootdir / ".testreport" / "debug.log"
 
-    def raw(self, option: Option) -> tuple[Optional[str], str]:
-        value = self.config.getoption(option.dest, default=None)
-        if value is not None:
-            return str(value), option.flag
-        value = self.env.get(option.env)
-        if value:
-            return value, option.env
-        value = self.config.getini(option.ini)
-        if value:
-            return str(value), f"ini {option.ini}"
-        return None, ""
+    @property
+    def overrides(self) -> dict[str, Optional[str]]:
+        return {k: self.values.get(k) or None for k in ("branch", "revision", "run_url", "run_id")}
 
-    def get(self, name: str) -> Any:
-        option = OPTION_BY_NAME[name]
-        value, where = self.raw(option)
-        if value is None:
-            return option.default
-        try:
-            return option.parse(value)
-        except ValueError as exc:
-            raise pytest.UsageError(f"testreport: invalid value {value!r} for {where}: {exc}") from None
+    def path(self, value: Optional[str], default: Path) -> Path:
+        """A configured path; relative ones are relative to the rootdir."""
+        path = Path(os.path.expanduser(value)) if value else default
+        return path if path.is_absolute() else self.rootdir / path
 
 
 def _named_targets(config: pytest.Config, env: Mapping[str, str]) -> tuple[Optional[str], str]:
@@ -199,36 +237,38 @@ def parse_targets(value: str, where: str) -> tuple[str, ...]:
     if value.strip().lower() in OFF_VALUES:
         return ()
     names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    choices = ", ".join(registry.TARGET_NAMES)
     if not names:
-        raise pytest.UsageError(f"testreport: {where} names no target; use local, buddy, "
-                                "browserstack or buildkite")  # fmt: skip
+        raise pytest.UsageError(f"testreport: {where} names no target; choose from {choices}")
     for name in names:
-        if name not in TARGET_NAMES:
+        if name not in registry.TARGET_NAMES:
+            hint = "; put test paths before --testreport, or write --testreport=TARGETS"
             raise pytest.UsageError(
-                f"testreport: unknown target {name!r} in {where}; "
-                f"choose from {', '.join(TARGET_NAMES)}"
+                f"testreport: unknown target {name!r} in {where}; choose from {choices}"
+                + (hint if where == "--testreport" else "")
             )
-        if name not in AVAILABLE_TARGETS:
+        if name not in registry.available():
             raise pytest.UsageError(
                 f"testreport: target {name!r} (from {where}) is not available in this version "
-                f"of pytest-testreport; available: {', '.join(AVAILABLE_TARGETS)}"
+                f"of pytest-testreport; available: {', '.join(registry.available())}"
             )
     return tuple(dict.fromkeys(names))
 
 
 def _auto_targets(env: Mapping[str, str]) -> tuple[str, ...]:
-    return tuple(
-        name
-        for name, variables in CREDENTIALS.items()
-        if name in AVAILABLE_TARGETS and all(env.get(v) for v in variables)
-    )
+    found = []
+    for name in registry.available():
+        variables = registry.target_class(name).credentials
+        if variables and all(env.get(v) for v in variables):
+            found.append(name)
+    return tuple(found)
 
 
 def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None) -> Settings:
     """Resolve and validate every setting; raises ``pytest.UsageError`` on misconfiguration."""
     env = dict(os.environ if env is None else env)
-    sources = _Sources(config, env)
-    auto = sources.get("auto")
+    sources = Sources(config, env)
+    values = {option.name: sources.get(option) for option in all_options()}
     if config.getoption("no_testreport", default=False):
         targets: tuple[str, ...] = ()
     else:
@@ -236,34 +276,13 @@ def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None
         if named is not None:
             targets = parse_targets(named, where)
         else:
-            targets = _auto_targets(env) if auto else ()
-    rootdir = Path(config.rootpath)
-    local_path = sources.get("local_path")
-    failed_from = sources.get("failed_from") or None
+            targets = _auto_targets(env) if values["auto"] else ()
+    failed_from = values["failed_from"] or None
     if failed_from is not None:
         target = failed_from.split(":", 1)[0].strip().lower()
-        if target not in TARGET_NAMES or target not in AVAILABLE_TARGETS:
+        if target not in registry.available():
             raise pytest.UsageError(
                 f"testreport: --testreport-failed-from={failed_from}: target must be one of "
-                f"{', '.join(AVAILABLE_TARGETS)}"
+                f"{', '.join(registry.available())}"
             )
-    return Settings(
-        targets=targets,
-        rootdir=rootdir,
-        local_path=resolve_local_path(local_path, rootdir),
-        capture=sources.get("capture"),
-        flush_timeout=sources.get("flush_timeout"),
-        auto=auto,
-        failed_from=failed_from,
-        overrides={name: sources.get(name) or None for name in ("branch", "revision", "run_url",
-                                                                 "run_id")},  # fmt: skip
-        env=env,
-    )
-
-
-def resolve_local_path(value: Optional[str], rootdir: Path) -> Path:
-    """Where the local store lives; relative paths are relative to the rootdir."""
-    from .targets.local import DEFAULT_PATH
-
-    path = Path(os.path.expanduser(value)) if value else DEFAULT_PATH
-    return path if path.is_absolute() else rootdir / path
+    return Settings(targets=targets, rootdir=Path(config.rootpath), values=values, env=env)

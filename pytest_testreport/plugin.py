@@ -12,7 +12,7 @@ from .config import Settings, add_options, load_settings
 from .engine import Target
 from .roles import Controller, Runner
 from .selection import FailedSelection, resolve_failed
-from .targets.local import LocalTarget
+from .targets import target_class
 
 WORKER_ACTIVE = "testreport_active"
 WORKER_FAILED = "testreport_failed_nodeids"
@@ -35,8 +35,12 @@ def _look_only(config: pytest.Config) -> bool:
 
 
 def make_targets(settings: Settings) -> list[Target]:
-    factories = {"local": lambda: LocalTarget(settings.local_path)}
-    return [factories[name]() for name in settings.targets]
+    """Build every enabled target now, so that a misconfiguration fails at start-up."""
+    targets = [target_class(name).from_settings(settings) for name in settings.targets]
+    if settings.batch_age is not None:
+        for target in targets:
+            target.batch_age = settings.batch_age  # type: ignore[misc]
+    return targets
 
 
 @pytest.hookimpl(trylast=True)
@@ -56,10 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.failed_from:
         config.pluginmanager.register(resolve_failed(settings), "testreport-selection")
     active = settings.enabled and not _look_only(config)
+    targets = make_targets(settings) if active else []
     config.pluginmanager.register(Runner(attach=active), "testreport-runner")
     if not active:
         return
-    controller = Controller(config, settings, make_targets(settings))
+    controller = Controller(config, settings, targets)
     config.pluginmanager.register(controller, "testreport-controller")
 
 
@@ -75,7 +80,5 @@ def pytest_configure_node(node: Any) -> None:
 
 @pytest.fixture
 def testreport() -> TestReportFixture:
-    """Record steps and metadata of the running test: ``testreport.step(...)``, ``.metadata(...)``."""
+    """Steps and metadata of the running test: ``testreport.step(...)``, ``.metadata(...)``."""
     return TestReportFixture()
-
-

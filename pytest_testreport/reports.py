@@ -213,7 +213,11 @@ class ResultAssembler:
             self._capture == "failed" and outcome in (Outcome.FAILED, Outcome.ERROR)
         )
         sections = pending.sections if keep_output else []
-        kind = ResultKind.CRASH if failure is not None and failure.phase == "crash" else ResultKind.TEST
+        kind = (
+            ResultKind.CRASH
+            if failure is not None and failure.phase == "crash"
+            else ResultKind.TEST
+        )
         return TestResult(
             nodeid=pending.nodeid,
             path=path or parts[0],

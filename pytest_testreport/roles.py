@@ -8,8 +8,11 @@ session, turns reports into results and hands them to the engine. Workers never 
 
 from __future__ import annotations
 
+import os
 import platform
+import signal
 import socket
+import threading
 from typing import Any, Optional
 
 import pytest
@@ -87,10 +90,12 @@ class Controller:
         self.settings = settings
         self.targets = targets
         self.assembler = ResultAssembler(settings.capture)
-        self.engine = Engine(targets)
+        self.engine = Engine(targets, settings.spool_path)
         self.session = Session()
         self.interruption: Optional[str] = None
         self.states: list[SenderState] = []
+        self._finished = False
+        self._previous_sigterm: Any = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         settings = self.settings
@@ -105,6 +110,7 @@ class Controller:
         )
         self.config.hook.pytest_testreport_session(session=self.session)
         self.engine.start(self.session)
+        self._install_sigterm()
 
     def _emit(self, result: Any) -> None:
         self.config.hook.pytest_testreport_result(result=result)
@@ -122,7 +128,12 @@ class Controller:
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         detail = str(excinfo.value).strip()
-        self.interruption = f"interrupted: {excinfo.typename}" + (f": {detail}" if detail else "")
+        if excinfo.typename == "Interrupted":  # pytest's own stop, e.g. collection errors
+            self.interruption = f"interrupted: {detail}"
+        else:
+            self.interruption = f"interrupted: {excinfo.typename}" + (
+                f": {detail}" if detail else ""
+            )
 
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
         crash = getattr(getattr(excrepr, "reprcrash", None), "message", None) or str(excrepr)
@@ -135,22 +146,68 @@ class Controller:
             interruption = f"stopped early: {session.shouldstop or session.shouldfail}"
         if interruption is None and exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             interruption = "internal error"
+        self._finish(interruption, self.settings.flush_timeout)
+        undelivered = any(s.undelivered or s.close_spooled for s in self.states)
+        if self.settings.strict and undelivered and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _finish(self, interruption: Optional[str], timeout: float) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._restore_sigterm()
         self.session.finish(interruption)
-        self.states = self.engine.finish(self.session, self.settings.flush_timeout)
+        self.states = self.engine.finish(self.session, timeout)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for target, state in zip(self.targets, self.states):
             for line in summary_lines(target, state, self.session):
                 terminalreporter.write_line(line)
+        if self.settings.strict and any(s.undelivered or s.close_spooled for s in self.states):
+            terminalreporter.write_line("testreport: --testreport-strict: exit status set to 1")
+
+    # -- SIGTERM: a cancelled CI job still closes its session --------------------------------
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        previous = self._previous_sigterm
+        self._finish("terminated: SIGTERM", min(self.settings.flush_timeout, SIGTERM_FLUSH))
+        if callable(previous):
+            previous(signum, frame)
+        else:  # die of the signal as we would have without the plugin
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+SIGTERM_FLUSH = 5.0
 
 
 def summary_lines(target: Target, state: SenderState, session: Session) -> list[str]:
     """What the terminal says about one target at the end of the run."""
     prefix = f"testreport {target.name}:"
-    if state.opened and state.closed and not state.undelivered and not state.errors:
-        return [f"{prefix} {target.summary(session)}"]
     lines = [f"{prefix} {error}" for error in state.errors]
-    if state.undelivered:
-        lines.append(f"{prefix} {state.undelivered} results could not be delivered")
+    if state.closed and not state.undelivered:
+        line = f"{prefix} {target.summary(session)}"
+        link = target.link()
+        return [*lines, line + (f" — {link}" if link else "")]
+    if state.undelivered or state.close_spooled:
+        total = state.delivered + state.undelivered
+        lines.append(
+            f"{prefix} {state.spooled} of {total} results spooled"
+            + (" (and the session close)" if state.close_spooled else "")
+            + f" to {state.spool_path}"
+        )
+        if state.lost:
+            lines.append(f"{prefix} {state.lost} results lost: the spool could not be written")
+        lines.append(f"{prefix} deliver them later with: pytest-testreport replay --target "
+                     f"{target.name}")  # fmt: skip
     return lines or [f"{prefix} not delivered"]
-

@@ -21,14 +21,18 @@ class FailedSelection:
         return self.message or None
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         if not self.nodeids:  # nothing failed (or no history): run everything, as --lf does
             return
         wanted = set(self.nodeids)
         # A file that failed to collect was recorded under its path: rerun all of it.
         prefixes = tuple(f"{nodeid}::" for nodeid in self.nodeids)
         selected = [i for i in items if i.nodeid in wanted or i.nodeid.startswith(prefixes)]
-        deselected = [i for i in items if i.nodeid not in wanted and not i.nodeid.startswith(prefixes)]
+        deselected = [
+            i for i in items if i.nodeid not in wanted and not i.nodeid.startswith(prefixes)
+        ]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
@@ -59,7 +63,7 @@ def resolve_failed(settings: Settings) -> FailedSelection:
         branch = detect_ci(settings.env, settings.rootdir, overrides=settings.overrides).branch
         session_id, nodeids = reader.failed_for_rerun(branch)
     if session_id is None:
-        return FailedSelection(None, f"testreport: no earlier local session; running all tests")
+        return FailedSelection(None, "testreport: no earlier local session; running all tests")
     if not nodeids:
         return FailedSelection(
             None, f"testreport: nothing failed in local session {session_id}; running all tests"

@@ -1,4 +1,10 @@
-"""Background senders: the pytest thread only enqueues; a daemon thread per target delivers."""
+"""Background senders: the pytest thread only enqueues; daemon threads deliver or spool.
+
+Per target: one thread batches results by size and age and hands each batch to the target
+(inline, or to a small pool for targets with ``concurrency > 1``). Whatever cannot be
+delivered goes to the target's journal, never dropped. At the end of the run every sender
+gets the final session and a shared deadline; whatever is still pending then is spooled.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,21 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from pathlib import Path
+from typing import Any, Optional, Union
 
 from ..model import Session, TestResult
+from .errors import DeliveryError, RejectedError, RetryableError
+from .limits import Deadline
+from .spool import Journal
 from .target import Target
 
 log = logging.getLogger("pytest_testreport")
+
+MAX_BACKLOG = 20_000  # queued results beyond this are spooled instead of waiting in memory
+BREAKER_START, BREAKER_MAX = 5.0, 60.0
 
 
 class _Close:
@@ -31,87 +45,250 @@ class SenderState:
 
     target: str
     delivered: int = 0
-    undelivered: int = 0
+    spooled: int = 0
+    lost: int = 0
     opened: bool = False
     closed: bool = False
+    close_spooled: bool = False
+    offline: Optional[str] = None  # why the target went spool-only
     errors: list[str] = field(default_factory=list)
+    spool_path: Optional[Path] = None
 
-    def fail(self, what: str, exc: BaseException) -> None:
-        message = f"{what}: {type(exc).__name__}: {exc}"
-        log.warning("testreport %s: %s", self.target, message)
-        if len(self.errors) < 5:
+    def note(self, message: str) -> None:
+        """Keep one line per distinct problem, so a failing service is reported once."""
+        if message not in self.errors and len(self.errors) < 5:
+            log.warning("testreport %s: %s", self.target, message)
             self.errors.append(message)
 
+    @property
+    def undelivered(self) -> int:
+        return self.spooled + self.lost
 
-class _Sender(threading.Thread):
-    """Delivers one target's results in batches by size and age."""
 
-    def __init__(self, target: Target, session: Session) -> None:
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DeliveryError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Sender(threading.Thread):
+    """Delivers one target's session; spools what it cannot deliver."""
+
+    def __init__(self, target: Target, session: Session, journal: Journal,
+                 deadline: Deadline) -> None:  # fmt: skip
         super().__init__(name=f"testreport-{target.name}", daemon=True)
         self.target = target
+        self.journal = journal
+        self.deadline = deadline
         self.state = SenderState(target.name)
         self.queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._session = session
+        self._lock = threading.Lock()
+        self._inflight: dict[int, list[TestResult]] = {}
+        self._abandoned = False
+        self._breaker_until = 0.0
+        self._breaker_wait = BREAKER_START
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._futures: list[Future[None]] = []
 
+    # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self.target.open_session(self._session)
-            self.state.opened = True
-        except Exception as exc:  # a reporter never raises into pytest
-            self.state.fail("opening the session failed", exc)
+            self._open()
+            if self.target.concurrency > 1:
+                self._pool = ThreadPoolExecutor(self.target.concurrency, self.name)
+            self._loop()
+        except Exception as exc:  # a bug of ours must not kill the run: say so, keep going
+            self.state.note(f"internal error: {_describe(exc)}")
+
+    def _loop(self) -> None:
         batch: list[TestResult] = []
         oldest = 0.0
         while True:
-            timeout = max(0.0, oldest + self.target.batch_age - time.monotonic()) if batch else None
+            timeout = None
+            if batch:
+                timeout = max(0.0, oldest + self.target.batch_age - time.monotonic())
             try:
                 item = self.queue.get(timeout=timeout)
             except queue.Empty:
-                batch = self._flush(batch)
+                self._dispatch(batch)
+                batch = []
                 continue
             if isinstance(item, _Close):
-                self._flush(batch)
+                self._dispatch(batch)
+                self._drain_pool()
                 self._close(item.session)
                 return
             if not batch:
                 oldest = time.monotonic()
             batch.append(item)
             if len(batch) >= self.target.batch_size:
-                batch = self._flush(batch)
+                self._dispatch(batch)
+                batch = []
 
-    def _flush(self, batch: list[TestResult]) -> list[TestResult]:
-        if not batch:
-            return batch
-        if not self.state.opened:
-            self.state.undelivered += len(batch)
-            return []
+    def _open(self) -> None:
         try:
-            self.target.send_batch(self._session, batch)
-            self.state.delivered += len(batch)
+            self.target.open_session(self._session)
+            self.state.opened = True
+            self.journal.set_state(self.target.state())
         except Exception as exc:
-            self.state.undelivered += len(batch)
-            self.state.fail(f"sending {len(batch)} results failed", exc)
-        return []
+            self._go_offline(f"opening the session failed: {_describe(exc)}")
+            self.journal.add_open()
 
     def _close(self, session: Session) -> None:
-        if not self.state.opened:
-            return
+        with self._lock:
+            if self._abandoned:
+                return
+        if self.state.opened and not self.state.offline and not self.journal.exists:
+            try:
+                self.target.close_session(session)
+                self.state.closed = True
+                return
+            except Exception as exc:
+                self.state.note(f"closing the session failed: {_describe(exc)}")
+        # Close only after everything before it: when anything is spooled, so is the close.
+        self._spool_close(session)
+
+    def _spool_close(self, session: Session) -> None:
         try:
-            self.target.close_session(session)
-            self.state.closed = True
-        except Exception as exc:
-            self.state.fail("closing the session failed", exc)
+            self.journal.add_close(session)
+            self.state.close_spooled = True
+            self.state.spool_path = self.journal.path
+        except OSError as exc:
+            self.state.note(f"cannot write the spool: {exc}")
+
+    # -- delivery --------------------------------------------------------------------------
+    def _dispatch(self, batch: list[TestResult]) -> None:
+        if not batch:
+            return
+        if self._pool is None:
+            self._deliver(batch)
+            return
+        self._futures = [f for f in self._futures if not f.done()]
+        while len(self._futures) >= self.target.concurrency * 2:  # bound memory: wait a slot
+            self._futures[0].result()
+            self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(self._deliver, batch))
+
+    def _drain_pool(self) -> None:
+        for future in self._futures:
+            future.result()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _deliver(self, batch: list[TestResult]) -> None:
+        """Send one batch; a 400-class rejection of a batch is split to isolate the bad item."""
+        pending = [batch]
+        while pending:
+            part = pending.pop()
+            reason = self._skip_reason()
+            if reason:
+                self._spool(part, {}, reason)
+                continue
+            progress: dict[str, Any] = {}
+            key = id(part)
+            with self._lock:
+                self._inflight[key] = part
+            try:
+                self.target.send_batch(self._session, part, progress)
+            except RejectedError as exc:
+                if exc.is_auth:
+                    self._go_offline(_describe(exc))
+                elif len(part) > 1 and exc.status in (400, 413, 422):
+                    middle = len(part) // 2
+                    pending.extend([part[middle:], part[:middle]])
+                    self._forget(key)
+                    continue
+                self._spool(part, progress, _describe(exc), key)
+            except RetryableError as exc:
+                self._trip_breaker()
+                self._spool(part, progress, _describe(exc), key)
+            except Exception as exc:
+                self._spool(part, progress, _describe(exc), key)
+            else:
+                self._breaker_wait = BREAKER_START
+                if self._forget(key):
+                    with self._lock:
+                        self.state.delivered += len(part)
+
+    def _skip_reason(self) -> Optional[str]:
+        if self.state.offline:
+            return self.state.offline
+        if time.monotonic() < self._breaker_until:
+            return "the service is failing; spooled while it recovers"
+        if self.queue.qsize() > MAX_BACKLOG:
+            return "the service cannot keep up; spooled to bound memory"
+        return None
+
+    def _trip_breaker(self) -> None:
+        self._breaker_until = time.monotonic() + self._breaker_wait
+        self._breaker_wait = min(self._breaker_wait * 2, BREAKER_MAX)
+
+    def _go_offline(self, reason: str) -> None:
+        self.state.offline = reason
+        self.state.note(reason)
+
+    def _forget(self, key: int) -> bool:
+        """Drop an in-flight batch; False when ``abandon`` already spooled it."""
+        with self._lock:
+            return self._inflight.pop(key, None) is not None
+
+    def _spool(self, results: list[TestResult], progress: dict[str, Any], reason: str,
+               key: Optional[int] = None) -> None:  # fmt: skip
+        if key is not None and not self._forget(key):
+            return
+        self.state.note(reason)
+        try:
+            self.journal.add_results(results, progress, reason)
+            with self._lock:
+                self.state.spooled += len(results)
+            self.state.spool_path = self.journal.path
+        except OSError as exc:
+            with self._lock:
+                self.state.lost += len(results)
+            self.state.note(f"cannot write the spool, {len(results)} results lost: {exc}")
+
+    # -- the deadline ----------------------------------------------------------------------
+    def abandon(self) -> None:
+        """The deadline passed: spool everything still queued or in flight, then stop."""
+        with self._lock:
+            self._abandoned = True
+            inflight = list(self._inflight.values())
+            self._inflight.clear()
+        self.state.note("delivery did not finish before the end-of-run deadline")
+        close: Optional[Session] = None
+        leftovers: list[TestResult] = [r for part in inflight for r in part]
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Close):
+                close = item.session
+            else:
+                leftovers.append(item)
+        if leftovers:
+            self._spool(leftovers, {}, "end-of-run deadline")
+        if close is not None or not self.state.closed:
+            self._spool_close(close or self._session)
+        self.target.abort()
 
 
 class Engine:
-    """Owns the senders. ``submit`` is the only call on the test's path: one queue put each."""
+    """Owns the senders. ``submit`` is the only call on the test's path: a queue put each."""
 
-    def __init__(self, targets: list[Target]) -> None:
+    def __init__(self, targets: list[Target], spool_dir: Path) -> None:
         self.targets = targets
-        self._senders: list[_Sender] = []
+        self.spool_dir = spool_dir
+        self.deadline = Deadline()
+        self._senders: list[Sender] = []
 
     def start(self, session: Session) -> None:
-        self._senders = [_Sender(t, session.model_copy(deep=True)) for t in self.targets]
-        for sender in self._senders:
+        for target in self.targets:
+            target.bind(self.deadline)
+            journal = Journal(self.spool_dir, target.name, session)
+            sender = Sender(target, session.model_copy(deep=True), journal, self.deadline)
+            self._senders.append(sender)
             sender.start()
 
     def submit(self, result: TestResult) -> None:
@@ -119,17 +296,15 @@ class Engine:
             sender.queue.put(result)
 
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
-        """Close every session and wait for the senders, never longer than ``timeout``."""
-        deadline = time.monotonic() + timeout
+        """Close every session; never wait past ``timeout`` seconds from now."""
+        self.deadline.set(timeout)
         for sender in self._senders:
             sender.queue.put(_Close(session.model_copy(deep=True)))
         for sender in self._senders:
-            sender.join(max(0.0, deadline - time.monotonic()))
+            sender.join(self.deadline.remaining())
+        for sender in self._senders:
             if sender.is_alive():
-                sender.state.fail(
-                    "delivery did not finish", TimeoutError(f"flush deadline of {timeout:g} s")
-                )
+                sender.abandon()
+            sender.journal.close()
+            sender.target.release()
         return [sender.state for sender in self._senders]
-
-    def state(self, name: str) -> Optional[SenderState]:
-        return next((s.state for s in self._senders if s.target.name == name), None)

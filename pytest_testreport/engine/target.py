@@ -3,29 +3,62 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from ..model import Session, TestResult
+from .limits import Deadline
+
+if TYPE_CHECKING:
+    from ..config import Option, Settings
 
 
 class Target(ABC):
     """Maps the model to one service (or store). No threads, no retry loops, no queues.
 
-    The engine calls these from one background thread per target, in order:
-    ``open_session`` once, ``send_batch`` any number of times, ``close_session`` once.
+    The engine calls, from background threads: ``open_session`` once, ``send_batch`` any
+    number of times (concurrently when ``concurrency > 1``), ``close_session`` once. A failure
+    is raised as a ``DeliveryError`` (HTTP targets get that from ``HttpClient``); the engine
+    decides what to retry, split or spool. ``replay`` uses ``resume`` instead of
+    ``open_session`` when the session was opened during the run.
     """
 
     name: ClassVar[str]
     batch_size: ClassVar[int] = 200
     batch_age: ClassVar[float] = 1.0  # seconds the oldest queued result may wait
+    concurrency: ClassVar[int] = 1
+    # Variables whose presence turns the target on by itself (remote targets).
+    credentials: ClassVar[tuple[str, ...]] = ()
+    # Options of this target, added to the one options table (see config.py).
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Target:
+        """Build the target, or raise ``pytest.UsageError`` naming what to set."""
+        raise NotImplementedError
+
+    def bind(self, deadline: Deadline) -> None:
+        """Receive the run's end-of-run deadline (HTTP targets pass it to their client)."""
+        self.deadline = deadline
 
     @abstractmethod
     def open_session(self, session: Session) -> None:
         """Create (or join) the session on the target."""
 
+    def state(self) -> dict[str, Any]:
+        """JSON-able facts replay needs to reach the opened session (e.g. its remote id)."""
+        return {}
+
+    def resume(self, state: dict[str, Any], session: Session) -> None:  # noqa: B027
+        """Reattach to a session opened earlier (by the run whose spool is replayed)."""
+
     @abstractmethod
-    def send_batch(self, session: Session, results: list[TestResult]) -> None:
-        """Deliver results; must be idempotent on ``TestResult.uuid``."""
+    def send_batch(self, session: Session, results: list[TestResult],
+                   progress: dict[str, Any]) -> None:  # fmt: skip
+        """Deliver results; idempotent on ``TestResult.uuid``.
+
+        ``progress`` starts empty for a new batch and is kept with a spooled batch, so a
+        target whose API needs several calls per result can record how far it got.
+        """
 
     @abstractmethod
     def close_session(self, session: Session) -> None:
@@ -33,4 +66,14 @@ class Target(ABC):
 
     def summary(self, session: Session) -> str:
         """One line for the terminal summary, after the session was closed."""
-        return f"session {session.uuid} — {session.summary()}"
+        return session.summary()
+
+    def link(self) -> Optional[str]:
+        """Where to see the session (a dashboard URL), when the target has one."""
+        return None
+
+    def abort(self) -> None:  # noqa: B027
+        """Cut in-flight work short (the deadline passed); called from another thread."""
+
+    def release(self) -> None:  # noqa: B027
+        """Free connections and files at the end."""

@@ -1,0 +1,29 @@
+"""The targets: one module each, found by name. Only ``local`` needs no account."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Option
+    from ..engine.target import Target
+
+# Every target name users may write; the registry says which ones this version can send to.
+TARGET_NAMES = ("local", "buddy", "browserstack", "buildkite")
+REGISTRY: dict[str, str] = {
+    "local": "pytest_testreport.targets.local:LocalTarget",
+}
+
+
+def available() -> tuple[str, ...]:
+    return tuple(name for name in TARGET_NAMES if name in REGISTRY)
+
+
+def target_class(name: str) -> type[Target]:
+    module, _, attr = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def target_options() -> tuple[Option, ...]:
+    return tuple(option for name in available() for option in target_class(name).options)

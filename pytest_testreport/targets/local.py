@@ -6,10 +6,13 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..engine.target import Target
-from ..model import Outcome, Session, TestResult
+from ..model import Session, TestResult
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 DEFAULT_PATH = Path(".testreport") / "results.sqlite"
 
@@ -112,7 +115,9 @@ def iso(value: Any) -> Optional[str]:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def connect(path: Path, *, create: bool = False, target_version: int = SCHEMA_VERSION) -> sqlite3.Connection:
+def connect(
+    path: Path, *, create: bool = False, target_version: int = SCHEMA_VERSION
+) -> sqlite3.Connection:
     """Open the store, creating it or migrating it forward to ``target_version``."""
     if not create and not path.exists():
         raise StoreError(f"no store at {path}")
@@ -176,6 +181,17 @@ class LocalTarget(Target):
         self.session_id: Optional[int] = None
         self._conn: Optional[sqlite3.Connection] = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalTarget:
+        return cls(settings.local_path)
+
+    def state(self) -> dict[str, Any]:
+        return {"session_id": self.session_id}
+
+    def resume(self, state: dict[str, Any], session: Session) -> None:
+        self._conn = connect(self.path, create=True)
+        self.session_id = state["session_id"]
+
     def open_session(self, session: Session) -> None:
         self._conn = connect(self.path, create=True)
         cursor = self._conn.execute(
@@ -199,7 +215,9 @@ class LocalTarget(Target):
         )
         self.session_id = cursor.lastrowid
 
-    def send_batch(self, session: Session, results: list[TestResult]) -> None:
+    def send_batch(
+        self, session: Session, results: list[TestResult], progress: dict[str, Any]
+    ) -> None:
         conn = self._require_conn()
         conn.execute("BEGIN")
         try:
@@ -230,8 +248,12 @@ class LocalTarget(Target):
                 self.session_id,
             ),
         )
-        conn.close()
-        self._conn = None
+        self.release()
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def summary(self, session: Session) -> str:
         return (
@@ -308,6 +330,3 @@ class LocalTarget(Target):
             [(result_id, tag) for tag in result.tags],
         )
         return True
-
-
-FAILED_OUTCOMES = (Outcome.FAILED.value, Outcome.ERROR.value)

@@ -1,0 +1,42 @@
+"""``--testreport-debug``: one line per request (masked), to a file under ``.testreport/``."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, TextIO
+
+
+class DebugLog:
+    """Thread-safe append-only log; opened lazily so a run that sends nothing writes nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._file: Optional[TextIO] = None
+
+    def write(self, target: str, line: str) -> None:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(f"{stamp} {target} {line}\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+_LOGS: dict[Path, DebugLog] = {}
+
+
+def debug_log(path: Path) -> DebugLog:
+    """One log object per file, shared by every target of the run."""
+    if path not in _LOGS:
+        _LOGS[path] = DebugLog(path)
+    return _LOGS[path]

@@ -1,0 +1,238 @@
+"""HTTP for targets: one ``requests.Session`` each, timeouts always set, retries as a policy.
+
+The retry state machine is urllib3's ``Retry`` (backoff, ``Retry-After``, budgets); the policy
+adds full jitter, ``RateLimit-Reset`` and the end-of-run deadline, and the client refuses to
+repeat a request that is not safe to repeat once it may have been processed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json as jsonlib
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from .debuglog import DebugLog
+from .errors import AmbiguousError, RejectedError, RetryableError, UnreachableError
+from .limits import Deadline, TokenBucket
+from .secrets import Secret, mask
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers that say the request was not processed, so even a non-idempotent one may be repeated.
+NOT_PROCESSED = frozenset({408, 425, 429, 502, 503})
+
+
+class RetryPolicy(Retry):
+    """urllib3's Retry with full-jitter backoff, ``RateLimit-Reset`` and a deadline."""
+
+    def __init__(self, *args: Any, deadline: Optional[Deadline] = None, max_wait: float = 60.0,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline or Deadline()
+        self.max_wait = max_wait
+
+    def new(self, **kwargs: Any) -> RetryPolicy:
+        kwargs.setdefault("deadline", self.deadline)
+        kwargs.setdefault("max_wait", self.max_wait)
+        return super().new(**kwargs)
+
+    def get_backoff_time(self) -> float:
+        return random.uniform(0, super().get_backoff_time())
+
+    def get_retry_after(self, response: Any) -> Optional[float]:
+        seconds = super().get_retry_after(response)
+        if seconds is None:
+            reset = response.headers.get("RateLimit-Reset")
+            try:
+                seconds = float(reset) if reset is not None else None
+            except ValueError:
+                seconds = None
+        return None if seconds is None else min(max(seconds, 0.0), self.max_wait)
+
+    def sleep(self, response: Any = None) -> None:
+        wait = self.get_retry_after(response) if response is not None else None
+        if wait is None:
+            wait = self.get_backoff_time()
+        self.deadline.sleep(wait, "retry back-off")
+
+
+def default_retry(deadline: Deadline, attempts: int = 6) -> RetryPolicy:
+    return RetryPolicy(
+        total=attempts - 1,
+        allowed_methods=None,  # every method; idempotency is decided per request below
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_max=30,
+        raise_on_status=False,
+        deadline=deadline,
+    )
+
+
+@dataclass
+class HttpOptions:
+    """How a target talks HTTP; every field has a safe default."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    verify: Union[bool, str] = True
+    pool_size: int = 4
+    attempts: int = 6
+    rate: Optional[tuple[int, float]] = None
+    dry_run: bool = False
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _unsent(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, NewConnectionError)
+
+
+class HttpClient:
+    """One target's HTTP client; used only from that target's sender thread(s)."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        headers: dict[str, Union[str, Secret]],
+        options: Optional[HttpOptions] = None,
+        *,
+        deadline: Optional[Deadline] = None,
+        debug: Optional[DebugLog] = None,
+        auth_hint: str = "",
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/") + "/"
+        self.options = options or HttpOptions()
+        self.deadline = deadline or Deadline()
+        self.debug = debug
+        self.auth_hint = auth_hint
+        self._secrets = [v for v in headers.values() if isinstance(v, Secret)]
+        self._headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in headers.items()}
+        self._headers.update(self.options.extra_headers)
+        self.session = requests.Session()
+        self.session.verify = self.options.verify
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.options.pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._retry = default_retry(self.deadline, self.options.attempts)
+        rate = self.options.rate
+        self.bucket = TokenBucket(rate[0], rate[1], self.deadline) if rate else None
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else self.base_url + path.lstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Optional[dict[str, Any]] = None,
+        compress: bool = False,
+        idempotent: bool = True,
+    ) -> requests.Response:
+        """Send with retries; returns a 2xx/3xx answer or raises a ``DeliveryError``."""
+        url = self.url(path)
+        body, headers = self._encode(json, compress)
+        if self.options.dry_run:
+            return self._dry_run(method, url, json)
+        retry = self._retry.new()
+        while True:
+            if self.bucket is not None:
+                self.bucket.acquire()
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method, url, data=body, params=params, headers=headers,
+                    timeout=self._timeouts(), allow_redirects=False,
+                )  # fmt: skip
+            except requests.RequestException as exc:
+                self._log(method, url, f"{type(exc).__name__}: {exc}", started)
+                retry = self._after_error(retry, method, url, exc, idempotent)
+                continue
+            self._log(method, url, str(response.status_code), started)
+            status = response.status_code
+            if status < 400:
+                return response
+            if status not in RETRY_STATUSES:
+                raise self._rejected(response)
+            if not idempotent and status not in NOT_PROCESSED:
+                raise AmbiguousError(f"{method} {url} answered {status}; not repeated")
+            try:
+                retry = retry.increment(method, url, response=response.raw)
+            except MaxRetryError:
+                raise RetryableError(
+                    f"{status} {response.reason} after {len(retry.history) + 1} attempts"
+                ) from None
+            retry.sleep(response.raw)
+
+    def _after_error(self, retry: RetryPolicy, method: str, url: str,
+                     exc: requests.RequestException, idempotent: bool) -> RetryPolicy:  # fmt: skip
+        unsent = _unsent(exc)
+        if not unsent and not idempotent:
+            raise AmbiguousError(f"{method} {url}: {type(exc).__name__}; not repeated") from None
+        error = (
+            NewConnectionError(None, str(exc))  # type: ignore[arg-type]
+            if unsent
+            else ReadTimeoutError(None, url, str(exc))  # type: ignore[arg-type]
+        )
+        try:
+            retry = retry.increment(method, url, error=error)
+        except MaxRetryError:
+            kind = UnreachableError if unsent else RetryableError
+            raise kind(mask(f"{type(exc).__name__}: {exc}", self._secrets)) from None
+        retry.sleep()
+        return retry
+
+    def _encode(self, payload: Any, compress: bool) -> tuple[Optional[bytes], dict[str, str]]:
+        headers = dict(self._headers)
+        if payload is None:
+            return None, headers
+        body = jsonlib.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers["Content-Type"] = "application/json"
+        if compress:
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        return body, headers
+
+    def _timeouts(self) -> tuple[float, float]:
+        # Once the run has ended, no single request may outlive the deadline.
+        connect = max(0.1, self.deadline.cap(self.options.connect_timeout))
+        read = max(0.1, self.deadline.cap(self.options.read_timeout))
+        return connect, read
+
+    def _rejected(self, response: requests.Response) -> RejectedError:
+        hint = self.auth_hint if response.status_code in (401, 403) else None
+        body = mask(response.text[:2000], self._secrets)
+        return RejectedError(response.status_code, response.reason or "", body.strip(), hint)
+
+    def _log(self, method: str, url: str, outcome: str, started: float) -> None:
+        if self.debug is not None:
+            elapsed = (time.monotonic() - started) * 1000
+            self.debug.write(self.name, mask(f"{method} {url} -> {outcome} ({elapsed:.0f} ms)",
+                                             self._secrets))  # fmt: skip
+
+    def _dry_run(self, method: str, url: str, payload: Any) -> requests.Response:
+        if self.debug is not None:
+            text = jsonlib.dumps(payload, ensure_ascii=False, default=str)
+            self.debug.write(self.name, mask(f"DRY-RUN {method} {url} {text}", self._secrets))
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b"{}"
+        response.url = url
+        return response

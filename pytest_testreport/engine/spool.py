@@ -1,0 +1,192 @@
+"""The spool: what could not be delivered, kept on disk until ``replay`` delivers it.
+
+One journal per target and session: ``<spool>/<target>-<session uuid>.jsonl``, append-only JSON
+lines. Entries are never rewritten; delivering one appends an ``ack`` line, so a replay that
+stops half-way can simply run again. A journal whose entries are all acknowledged is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+from ..model import Session, TestResult
+
+SPOOL_VERSION = 1
+
+
+class SpoolError(Exception):
+    """A journal that cannot be read."""
+
+
+class Journal:
+    """Appends entries for one target and session; the file appears with its first entry."""
+
+    def __init__(self, directory: Path, target: str, session: Session) -> None:
+        self.path = directory / f"{target}-{session.uuid}.jsonl"
+        self.target = target
+        self._session = session.model_dump(mode="json")
+        self._state: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._file: Optional[TextIO] = None
+        self._next_entry = 1
+
+    @classmethod
+    def reopen(cls, spooled: SpoolFile) -> Journal:
+        """Append to an existing journal (for replay's acknowledgements)."""
+        journal = cls(spooled.path.parent, spooled.target, spooled.session)
+        journal.path = spooled.path
+        journal._state = spooled.state
+        journal._file = spooled.path.open("a", encoding="utf-8")
+        journal._next_entry = spooled.next_entry
+        return journal
+
+    @property
+    def exists(self) -> bool:
+        return self._file is not None
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Remember what replay needs to reach the open session (e.g. its remote id)."""
+        with self._lock:
+            self._state = dict(state)
+            if self._file is not None:
+                self._write({"kind": "state", "state": self._state})
+
+    def add_open(self) -> int:
+        return self._add({"kind": "open"})
+
+    def add_results(self, results: list[TestResult], progress: dict[str, Any], error: str) -> int:
+        return self._add(
+            {
+                "kind": "results",
+                "results": [r.model_dump(mode="json") for r in results],
+                "progress": progress,
+                "error": error,
+            }
+        )
+
+    def add_close(self, session: Session) -> int:
+        return self._add({"kind": "close", "session": session.model_dump(mode="json")})
+
+    def ack(self, entry: int) -> None:
+        with self._lock:
+            self._write({"kind": "ack", "entry": entry})
+
+    def progress(self, entry: int, progress: dict[str, Any]) -> None:
+        with self._lock:
+            self._write({"kind": "progress", "entry": entry, "progress": progress})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+                self._file = None
+
+    def _add(self, record: dict[str, Any]) -> int:
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
+                self._write(
+                    {
+                        "kind": "header",
+                        "version": SPOOL_VERSION,
+                        "target": self.target,
+                        "session": self._session,
+                        "state": self._state,
+                    }
+                )
+            entry = self._next_entry
+            self._next_entry += 1
+            self._write({**record, "entry": entry})
+            return entry
+
+    def _write(self, record: dict[str, Any]) -> None:
+        assert self._file is not None
+        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+
+@dataclass
+class SpooledEntry:
+    entry: int
+    kind: str
+    data: dict[str, Any]
+    progress: dict[str, Any] = field(default_factory=dict)
+
+    def results(self) -> list[TestResult]:
+        return [TestResult.model_validate(r) for r in self.data.get("results", ())]
+
+    def session(self) -> Session:
+        return Session.model_validate(self.data["session"])
+
+
+@dataclass
+class SpoolFile:
+    """A journal as read back: its session, last known state and what is still unacknowledged."""
+
+    path: Path
+    target: str
+    session: Session
+    state: dict[str, Any]
+    pending: list[SpooledEntry]
+    next_entry: int
+
+    @property
+    def pending_results(self) -> int:
+        return sum(len(e.data.get("results", ())) for e in self.pending)
+
+
+def read_journal(path: Path) -> SpoolFile:
+    """Parse a journal; a torn last line (a killed process) is ignored."""
+    header: Optional[dict[str, Any]] = None
+    state: dict[str, Any] = {}
+    entries: dict[int, SpooledEntry] = {}
+    acked: set[int] = set()
+    last_entry = 0
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if line.endswith("\n"):
+                    raise SpoolError(f"{path}:{number}: not a JSON line") from None
+                break  # the process died while writing this line
+            kind = record.get("kind")
+            if kind == "header":
+                if record.get("version") != SPOOL_VERSION:
+                    raise SpoolError(f"{path}: spool version {record.get('version')} is unknown")
+                header, state = record, record.get("state") or {}
+            elif kind == "state":
+                state = record["state"]
+            elif kind == "ack":
+                acked.add(record["entry"])
+            elif kind == "progress" and record["entry"] in entries:
+                entries[record["entry"]].progress = record["progress"]
+            elif kind in ("open", "results", "close"):
+                entry = SpooledEntry(record["entry"], kind, record, record.get("progress") or {})
+                entries[entry.entry] = entry
+                last_entry = max(last_entry, entry.entry)
+    if header is None:
+        raise SpoolError(f"{path}: no header line")
+    return SpoolFile(
+        path=path,
+        target=header["target"],
+        session=Session.model_validate(header["session"]),
+        state=state,
+        pending=[e for n, e in sorted(entries.items()) if n not in acked],
+        next_entry=last_entry + 1,
+    )
+
+
+def find_journals(directory: Path, target: Optional[str] = None) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    pattern = f"{target}-*.jsonl" if target else "*.jsonl"
+    return sorted(directory.glob(pattern), key=lambda p: p.stat().st_mtime)

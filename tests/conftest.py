@@ -1,0 +1,51 @@
+"""Shared helpers: run pytest with the plugin and read back what the store recorded."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_testreport.cli import main as cli_main
+
+pytest_plugins = ["pytester"]
+
+# Variables that would turn targets on, or change settings, in the runs under test.
+_LEAKY_PREFIXES = ("TESTREPORT", "BUDDY_", "BROWSERSTACK_", "BUILDKITE_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(_LEAKY_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+def cli_json(*args: str) -> Any:
+    """Run the CLI in-process and parse its ``--json`` output."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main([*args, "--json"])
+    assert code == 0, out.getvalue()
+    return json.loads(out.getvalue())
+
+
+def store_path(pytester: pytest.Pytester) -> Path:
+    return pytester.path / ".testreport" / "results.sqlite"
+
+
+def latest(pytester: pytest.Pytester) -> dict[str, Any]:
+    """The newest session of the run under test, with every attempt of every test."""
+    return cli_json("show", "latest", "--store", str(store_path(pytester)))
+
+
+def by_nodeid(session: dict[str, Any], final_only: bool = True) -> dict[str, dict[str, Any]]:
+    tests = [t for t in session["tests"] if t["final"] or not final_only]
+    nodeids = [t["nodeid"] for t in tests]
+    assert len(nodeids) == len(set(nodeids)), f"duplicate results: {sorted(nodeids)}"
+    return {t["nodeid"]: t for t in tests}

@@ -1,0 +1,121 @@
+"""Turning reporting on and off, option precedence and start-up errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import cli_json, latest
+
+
+def _ran_local(pytester: pytest.Pytester) -> bool:
+    return (pytester.path / ".testreport" / "results.sqlite").exists()
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_cfg="def test_a(): pass\n")
+    return pytester
+
+
+def test_off_by_default(suite: pytest.Pytester) -> None:
+    suite.runpytest().assert_outcomes(passed=1)
+    assert not _ran_local(suite)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["flag", "flag_value", "env", "ini"],
+)
+def test_turned_on_from_each_source(suite: pytest.Pytester, monkeypatch, how: str) -> None:
+    args: list[str] = []
+    if how == "flag":
+        args = ["--testreport"]
+    elif how == "flag_value":
+        args = ["--testreport=local"]
+    elif how == "env":
+        monkeypatch.setenv("TESTREPORT", "local")
+    else:
+        suite.makeini("[pytest]\ntestreport = local\n")
+    suite.runpytest(*args).assert_outcomes(passed=1)
+    assert latest(suite)["tests_count"] == 1
+
+
+def test_no_testreport_beats_everything(suite: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.setenv("TESTREPORT", "local")
+    suite.makeini("[pytest]\ntestreport = local\n")
+    suite.runpytest("--testreport", "--no-testreport").assert_outcomes(passed=1)
+    assert not _ran_local(suite)
+
+
+def test_env_value_off_turns_ini_off(suite: pytest.Pytester, monkeypatch) -> None:
+    suite.makeini("[pytest]\ntestreport = local\n")
+    monkeypatch.setenv("TESTREPORT", "none")
+    suite.runpytest().assert_outcomes(passed=1)
+    assert not _ran_local(suite)
+
+
+def test_precedence_cli_over_env_over_ini(suite: pytest.Pytester, monkeypatch) -> None:
+    suite.makeini("[pytest]\ntestreport = local\ntestreport_local_path = from-ini.sqlite\n")
+    suite.runpytest().assert_outcomes(passed=1)
+    assert (suite.path / "from-ini.sqlite").exists()
+    monkeypatch.setenv("TESTREPORT_LOCAL_PATH", "from-env.sqlite")
+    suite.runpytest().assert_outcomes(passed=1)
+    assert (suite.path / "from-env.sqlite").exists()
+    suite.runpytest("--testreport-local-path=from-cli.sqlite").assert_outcomes(passed=1)
+    assert (suite.path / "from-cli.sqlite").exists()
+    for name, count in [("from-ini", 1), ("from-env", 1), ("from-cli", 1)]:
+        sessions = cli_json("list", "--store", str(suite.path / f"{name}.sqlite"))
+        assert len(sessions) == count
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--testreport=local,nosuch"], {}, "unknown target 'nosuch' in --testreport"),
+        ([], {"TESTREPORT": "jenkins"}, "unknown target 'jenkins' in TESTREPORT"),
+        (["--testreport", "--testreport-flush-timeout=soon"], {},
+         "invalid value 'soon' for --testreport-flush-timeout"),
+        (["--testreport"], {"TESTREPORT_CAPTURE": "everything"},
+         "invalid value 'everything' for TESTREPORT_CAPTURE: expected one of failed, all, none"),
+        (["--testreport=buddy"], {}, "target 'buddy' (from --testreport) is not available"),
+        (["--testreport-failed-from=jenkins"], {}, "--testreport-failed-from=jenkins"),
+    ],
+)  # fmt: skip
+def test_misconfiguration_is_a_usage_error(
+    suite: pytest.Pytester, monkeypatch, args: list[str], env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = suite.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in "\n".join(result.errlines)
+    assert not _ran_local(suite)
+
+
+def test_bad_ini_value_names_the_ini_key(suite: pytest.Pytester) -> None:
+    suite.makeini("[pytest]\ntestreport = local\ntestreport_auto = maybe\n")
+    result = suite.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "invalid value 'maybe' for ini testreport_auto" in "\n".join(result.errlines)
+
+
+def test_named_targets_win_over_credentials(suite: pytest.Pytester, monkeypatch) -> None:
+    # A credential in the environment adds no target when targets are named.
+    monkeypatch.setenv("BUDDY_UT_TOKEN", "bud_ut_us_secret")
+    suite.runpytest("--testreport=local").assert_outcomes(passed=1)
+    assert latest(suite)["tests_count"] == 1
+
+
+def test_ci_overrides_are_recorded(suite: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.setenv("TESTREPORT_BRANCH", "refs/heads/feature/x")
+    suite.runpytest("--testreport", "--testreport-revision=abc123").assert_outcomes(passed=1)
+    session = latest(suite)
+    assert (session["branch"], session["revision"]) == ("feature/x", "abc123")
+
+
+def test_reporting_failure_never_changes_exit_status(suite: pytest.Pytester) -> None:
+    (suite.path / "blocker").write_text("a file where a directory should be")
+    result = suite.runpytest("--testreport", "--testreport-local-path=blocker/results.sqlite")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["testreport local: opening the session failed*"])
