@@ -1,4 +1,5 @@
-"""``pytest-testreport``: recorded runs: ``list``, ``show``, ``failed``, ``flaky``, ``slow``.
+"""``pytest-testreport``: recorded runs (``list``, ``show``, ``failed``, ``flaky``, ``slow``),
+``replay`` of spooled items, and each target's own helpers (e.g. ``buddy open``).
 
 Exit codes: 0 success, 1 a runtime failure (unknown session, no store, a store from a newer
 plugin), 2 bad usage. Expected failures print one line to stderr, never a traceback.
@@ -16,7 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import pytest
+
+from .config import settings_from_env
+from .engine.errors import DeliveryError
+from .engine.replay import SpoolNotFound, find_spool, replay
 from .reading import LATEST, NotFound, Reader, parse_time
+from .targets import available, target_class
 from .targets.local import StoreError
 
 PROG = "pytest-testreport"
@@ -33,8 +40,17 @@ def _local_reader(args: argparse.Namespace) -> Reader:
     return LocalReader(find_store(Path.cwd(), args.store, os.environ))
 
 
-# Target name -> factory building its reader from the parsed arguments; remote targets add theirs.
+def _remote_reader(name: str) -> Callable[[argparse.Namespace], Reader]:
+    def make(args: argparse.Namespace) -> Reader:
+        return target_class(name).reader(settings_from_env(os.environ, Path.cwd()))
+
+    return make
+
+
+# Target name -> factory building its reader from the parsed arguments.
 READERS: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
+READERS.update({name: _remote_reader(name) for name in available() if name != "local"
+                and target_class(name).has_reader()})  # fmt: skip
 
 
 # -- text layout ------------------------------------------------------------------------------
@@ -295,6 +311,18 @@ def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
     return _emit(args, found, lines)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    spool = find_spool(Path.cwd(), args.spool, os.environ)
+    # The spool lives in <rootdir>/.testreport/spool: relative options resolve against rootdir.
+    settings = settings_from_env(os.environ, spool.parent.parent)
+    wanted = args.replay_target or (args.target if args.target != "local" else None)
+
+    def make_target(name: str, env: Any) -> Any:
+        return target_class(name).from_settings(settings)
+
+    return replay(spool, make_target, target=wanted, dry_run=args.dry_run)
+
+
 # -- arguments --------------------------------------------------------------------------------
 
 
@@ -354,6 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb("slow", cmd_slow, "the slowest tests by median duration")
     sub.add_argument("--top", type=_at_least(1), default=20, metavar="N", help="how many (20)")
     sub.add_argument("--last", type=_at_least(1), default=10, metavar="N", help="sessions (10)")
+    text = "send what the spool holds; only what the service confirms is removed"
+    sub = verbs.add_parser("replay", help=text, description=text)
+    sub.add_argument("--target", dest="replay_target", choices=available(), default=None,
+                     help="only this target's journals (default: all)")  # fmt: skip
+    sub.add_argument("--spool", metavar="DIR", default=None,
+                     help="spool directory (default: $TESTREPORT_SPOOL_DIR, or .testreport/spool "
+                     "in this directory or a parent)")  # fmt: skip
+    sub.add_argument("--dry-run", action="store_true", help="list what would be sent")
+    sub.set_defaults(run=cmd_replay)
+    for name in available():
+        target_class(name).add_commands(verbs)
     return parser
 
 
@@ -364,9 +403,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
         return exc.code if isinstance(exc.code, int) else 0
     try:
+        if getattr(args, "run", None) is not None:  # verbs that need no reader
+            return int(args.run(args))
         with READERS[args.target](args) as reader:
             return int(args.handler(reader, args))
-    except (NotFound, StoreError, sqlite3.Error) as exc:
+    except pytest.UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except (NotFound, StoreError, SpoolNotFound, sqlite3.Error, DeliveryError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # piped into head: stop quietly

@@ -149,20 +149,21 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 class Sources:
-    """Looks a setting up in each source in precedence order."""
+    """Looks a setting up in each source in precedence order (no config: environment only)."""
 
-    def __init__(self, config: pytest.Config, env: Mapping[str, str]) -> None:
+    def __init__(self, config: Optional[pytest.Config], env: Mapping[str, str]) -> None:
         self.config = config
         self.env = env
 
     def raw(self, option: Option) -> tuple[Optional[str], str]:
-        value = None if option.secret else self.config.getoption(option.dest, default=None)
-        if value is not None:
-            return str(value), option.flag
+        if self.config is not None and not option.secret:
+            value = self.config.getoption(option.dest, default=None)
+            if value is not None:
+                return str(value), option.flag
         for name in (option.env, *option.vendor_env):
             if self.env.get(name):
                 return self.env[name], name
-        value = self.config.getini(option.ini)
+        value = self.config.getini(option.ini) if self.config is not None else None
         if value:
             return str(value), f"ini {option.ini}"
         return None, ""
@@ -262,6 +263,13 @@ def _auto_targets(env: Mapping[str, str]) -> tuple[str, ...]:
         if variables and all(env.get(v) for v in variables):
             found.append(name)
     return tuple(found)
+
+
+def settings_from_env(env: Mapping[str, str], rootdir: Path) -> Settings:
+    """Settings for the CLI (replay, per-target helpers): the environment and defaults only."""
+    sources = Sources(None, env)
+    values = {option.name: sources.get(option) for option in all_options()}
+    return Settings(targets=(), rootdir=rootdir, values=values, env=dict(env))
 
 
 def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None) -> Settings:

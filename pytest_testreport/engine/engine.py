@@ -27,6 +27,7 @@ log = logging.getLogger("pytest_testreport")
 
 MAX_BACKLOG = 20_000  # queued results beyond this are spooled instead of waiting in memory
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
+DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
 
 
 class _Close:
@@ -255,7 +256,7 @@ class Sender(threading.Thread):
             self._abandoned = True
             inflight = list(self._inflight.values())
             self._inflight.clear()
-        self.state.note("delivery did not finish before the end-of-run deadline")
+        self.state.note(DEADLINE_NOTE)
         close: Optional[Session] = None
         leftovers: list[TestResult] = [r for part in inflight for r in part]
         while True:
@@ -267,8 +268,9 @@ class Sender(threading.Thread):
                 close = item.session
             else:
                 leftovers.append(item)
-        if leftovers:
-            self._spool(leftovers, {}, "end-of-run deadline")
+        size = self.target.batch_size  # spooled batches must stay sendable as they are
+        for start in range(0, len(leftovers), size):
+            self._spool(leftovers[start : start + size], {}, DEADLINE_NOTE)
         if close is not None or not self.state.closed:
             self._spool_close(close or self._session)
         self.target.abort()

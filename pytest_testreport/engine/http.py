@@ -129,6 +129,16 @@ class HttpClient:
         self._retry = default_retry(self.deadline, self.options.attempts)
         rate = self.options.rate
         self.bucket = TokenBucket(rate[0], rate[1], self.deadline) if rate else None
+        # Until the service has answered once, an unreachable one is given up on quickly:
+        # a service that is down at start-up must not hold the run's end for a whole budget.
+        self.reached = False
+
+    def bind(self, deadline: Deadline) -> None:
+        """Use the run's end-of-run deadline for every wait from now on."""
+        self.deadline = deadline
+        self._retry = default_retry(deadline, self.options.attempts)
+        if self.bucket is not None:
+            self.bucket.deadline = deadline
 
     def close(self) -> None:
         self.session.close()
@@ -166,6 +176,7 @@ class HttpClient:
                 retry = self._after_error(retry, method, url, exc, idempotent)
                 continue
             self._log(method, url, str(response.status_code), started)
+            self.reached = True
             status = response.status_code
             if status < 400:
                 return response
@@ -186,6 +197,8 @@ class HttpClient:
         unsent = _unsent(exc)
         if not unsent and not idempotent:
             raise AmbiguousError(f"{method} {url}: {type(exc).__name__}; not repeated") from None
+        if unsent and not self.reached and retry.history:
+            raise UnreachableError(mask(f"{type(exc).__name__}: {exc}", self._secrets)) from None
         error = (
             NewConnectionError(None, str(exc))  # type: ignore[arg-type]
             if unsent

@@ -50,7 +50,7 @@ class TokenBucket:
         self._tokens = self.capacity
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
-        self._deadline = deadline or Deadline()
+        self.deadline = deadline or Deadline()
 
     def acquire(self) -> None:
         """Take one token, waiting for it on the calling (sender) thread."""
@@ -63,7 +63,7 @@ class TokenBucket:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self.rate
-            self._deadline.sleep(wait, "the rate limit")
+            self.deadline.sleep(wait, "the rate limit")
 
 
 def parse_rate(value: str) -> tuple[int, float]:

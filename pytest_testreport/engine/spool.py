@@ -7,12 +7,19 @@ stops half-way can simply run again. A journal whose entries are all acknowledge
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; replay then trusts the user
+    fcntl = None  # type: ignore[assignment]
 
 from ..model import Session, TestResult
 
@@ -93,6 +100,8 @@ class Journal:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")
+                if fcntl is not None:  # replay skips a journal a running pytest still writes
+                    fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._write(
                     {
                         "kind": "header",
@@ -183,6 +192,24 @@ def read_journal(path: Path) -> SpoolFile:
         pending=[e for n, e in sorted(entries.items()) if n not in acked],
         next_entry=last_entry + 1,
     )
+
+
+@contextlib.contextmanager
+def lock_exclusive(path: Path) -> Iterator[bool]:
+    """Hold the journal's lock for a replay; yields False when a running pytest holds it."""
+    if fcntl is None:
+        yield True
+        return
+    with path.open("a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def find_journals(directory: Path, target: Optional[str] = None) -> list[Path]:

@@ -9,7 +9,10 @@ from ..model import Session, TestResult
 from .limits import Deadline
 
 if TYPE_CHECKING:
+    import argparse
+
     from ..config import Option, Settings
+    from ..reading import Reader
 
 
 class Target(ABC):
@@ -35,6 +38,20 @@ class Target(ABC):
     def from_settings(cls, settings: Settings) -> Target:
         """Build the target, or raise ``pytest.UsageError`` naming what to set."""
         raise NotImplementedError
+
+    @classmethod
+    def has_reader(cls) -> bool:
+        return cls.reader.__func__ is not Target.reader.__func__  # type: ignore[attr-defined]
+
+    @classmethod
+    def reader(cls, settings: Settings) -> Reader:
+        """The CLI's read side for this target (``list/show/failed --target NAME``)."""
+        raise NotImplementedError(f"{cls.name} has no reader")
+
+    @classmethod
+    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        """Add this target's own CLI verbs; each sets ``run`` (args -> exit code)."""
+        return None
 
     def bind(self, deadline: Deadline) -> None:
         """Receive the run's end-of-run deadline (HTTP targets pass it to their client)."""

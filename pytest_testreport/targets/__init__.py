@@ -1,4 +1,8 @@
-"""The targets: one module each, found by name. Only ``local`` needs no account."""
+"""The targets: one module each, found by name. Only ``local`` needs no account.
+
+Adding or changing a target? Read docs/writing-a-target.md first: targets only map the model
+to their API; HTTP, retries, rate limits, deadlines and the spool belong to the engine.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,125 @@
+"""What every remote target shares: its HTTP options, its client and text clean-up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import pytest
+
+from ..config import Option, Settings, parse_text
+from ..engine.debuglog import debug_log
+from ..engine.http import HttpClient, HttpOptions
+from ..engine.limits import Deadline, parse_rate
+from ..engine.secrets import Secret
+from ..engine.target import Target
+from ..model import truncate
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: Any, limit: Optional[int] = None) -> str:
+    """Valid UTF-8 without control characters (tabs and newlines stay), bounded with a marker."""
+    text = str(value).encode("utf-8", "replace").decode("utf-8")
+    text = _CONTROL.sub("", text)
+    return truncate(text, limit) if limit is not None else text
+
+
+def _parse_verify(value: str) -> Union[bool, str]:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    if not Path(value).expanduser().is_file():
+        raise ValueError("expected true, false or the path of a CA bundle file")
+    return str(Path(value).expanduser())
+
+
+def http_options(name: str, default_rate: Optional[str] = None) -> tuple[Option, ...]:
+    """The options every remote target has: its request budget and its TLS verification."""
+    rate_help = f"client-side request budget REQUESTS/SECONDS (default {default_rate or 'none'})"
+    return (
+        Option(f"{name}_rate_limit", rate_help, parse_rate, None, "N/SECONDS"),
+        Option(
+            f"{name}_verify",
+            "TLS verification: true (default), false (insecure), or a CA bundle file",
+            _parse_verify,
+            True,
+            "VERIFY",
+        ),
+    )
+
+
+def token_option(name: str, help: str, vendor_env: tuple[str, ...]) -> Option:
+    """A credential: read from the environment (or ini), never from the command line."""
+    return Option(name, help, parse_text, None, "TOKEN", vendor_env=vendor_env, secret=True)
+
+
+def read_secret(settings: Settings, option: str, file_option: Optional[str] = None) -> Secret:
+    """The token from its option, or from the file another option names."""
+    value = settings.values.get(option)
+    if not value and file_option and settings.values.get(file_option):
+        path = Path(settings.values[file_option]).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"testreport: cannot read the token file {path}: {exc}"
+            ) from None
+    return Secret(value or "")
+
+
+def make_client(
+    settings: Settings,
+    name: str,
+    base_url: str,
+    headers: dict[str, Union[str, Secret]],
+    *,
+    auth_hint: str,
+    default_rate: Optional[tuple[int, float]] = None,
+    pool_size: int = 4,
+) -> HttpClient:
+    """The one HTTP client of a target, configured from the settings."""
+    verify = settings.values.get(f"{name}_verify", True)
+    if verify is False:
+        import warnings
+
+        warnings.warn(
+            f"testreport: TLS verification is OFF for {name} (testreport_{name}_verify = false)",
+            stacklevel=2,
+        )
+    options = HttpOptions(
+        connect_timeout=settings.values["connect_timeout"],
+        read_timeout=settings.values["read_timeout"],
+        verify=verify,
+        pool_size=pool_size,
+        rate=settings.values.get(f"{name}_rate_limit") or default_rate,
+        dry_run=settings.values["dry_run"],
+    )
+    debug = settings.values["debug"] or settings.values["dry_run"]
+    return HttpClient(
+        name,
+        base_url,
+        headers,
+        options,
+        debug=debug_log(settings.debug_path) if debug else None,
+        auth_hint=auth_hint,
+    )
+
+
+class HttpTarget(Target):
+    """A target that talks HTTP through ``self.http``: the deadline and aborts reach it."""
+
+    http: HttpClient
+
+    def bind(self, deadline: Deadline) -> None:
+        super().bind(deadline)
+        self.http.bind(deadline)
+
+    def abort(self) -> None:
+        self.http.close()
+
+    def release(self) -> None:
+        self.http.close()
