@@ -13,7 +13,7 @@ import pytest
 
 from pytest_testreport.cli import main as cli_main
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.fakes.plugin"]
 
 # Variables that would turn targets on, or change settings, in the runs under test.
 _LEAKY_PREFIXES = ("TESTREPORT", "BUDDY_", "BROWSERSTACK_", "BUILDKITE_")
