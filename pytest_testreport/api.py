@@ -13,7 +13,7 @@ import uuid
 import warnings
 from typing import Any, Callable, Optional, TypeVar
 
-from .model import truncate
+from .text import truncate
 
 F = TypeVar("F", bound=Callable[..., Any])
 

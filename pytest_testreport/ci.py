@@ -6,12 +6,10 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
-
-from pydantic import BaseModel, Field
 
 __all__ = ["CIInfo", "detect_ci"]
 
@@ -28,8 +26,12 @@ _PR_RE = re.compile(
 )
 
 
-class CIInfo(BaseModel):
-    """What the CI provider (and git, as a fallback) says about the current run."""
+@dataclass
+class CIInfo:
+    """What the CI provider (and git, as a fallback) says about the current run.
+
+    A plain dataclass: the model (model.py) validates and serializes it with pydantic.
+    """
 
     provider: str = "none"
     is_ci: bool = False
@@ -49,7 +51,7 @@ class CIInfo(BaseModel):
     commit_message: Optional[str] = None
     committer: Optional[str] = None
     repository_url: Optional[str] = None
-    extra: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def ref_type(self) -> Optional[RefType]:
@@ -510,5 +512,6 @@ def detect_ci(
         and (values.get("branch") or values.get("tag"))
     ):
         _fill_from_git(values, cwd)
-    known = {key: value for key, value in values.items() if key in CIInfo.model_fields}
+    names = {f.name for f in fields(CIInfo)}
+    known = {key: value for key, value in values.items() if key in names}
     return CIInfo(provider=provider, is_ci=provider != "none", extra=extra, **known)

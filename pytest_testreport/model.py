@@ -1,21 +1,49 @@
-"""The neutral result model every target translates from."""
+"""The neutral result model every target translates from.
+
+The classes are plain dataclasses, so that building one per test costs about a microsecond on
+the test's thread; pydantic validates and serializes them (``model_validate``,
+``model_dump``) where data crosses a boundary: the spool, replay and the CLI. pydantic is
+imported only then, which keeps it off the start-up of every pytest run.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import enum
+import functools
+import random
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal, Optional
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal, Optional, TypeVar
 
 from .ci import CIInfo
+from .text import TRUNCATION_MARKER, truncate, truncate_lines
 
-TRUNCATION_MARKER = "… [truncated {} characters]"
+__all__ = [
+    "TRUNCATION_MARKER",
+    "Failure",
+    "Outcome",
+    "ResultKind",
+    "Session",
+    "SessionStatus",
+    "Step",
+    "TestResult",
+    "from_epoch",
+    "new_id",
+    "truncate",
+    "truncate_lines",
+    "utcnow",
+]
+
+_random = random.Random()  # ids need to be unique, not secret
+M = TypeVar("M", bound="_Model")
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, without a system call per id."""
+    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
 
 
 def utcnow() -> datetime:
@@ -26,25 +54,32 @@ def from_epoch(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
 
 
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters, keeping head and tail with a visible marker."""
-    if len(text) <= limit:
-        return text
-    marker = TRUNCATION_MARKER.format(len(text) - limit)
-    keep = max(limit - len(marker), 0)
-    head = keep * 2 // 3
-    tail = keep - head
-    return text[:head] + marker + (text[-tail:] if tail else "")
+@functools.cache
+def _adapter(cls: type) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
 
 
-def truncate_lines(lines: list[str], limit: int) -> list[str]:
-    """Keep the first and last lines of a long list, with one marker line between them."""
-    if len(lines) <= limit:
-        return lines
-    head = limit // 2
-    tail = limit - head - 1
-    marker = f"… [truncated {len(lines) - head - tail} lines]"
-    return [*lines[:head], marker, *lines[len(lines) - tail :]]
+class _Model:
+    """pydantic validation and serialization for a model dataclass."""
+
+    @classmethod
+    def model_validate(cls: type[M], data: Any) -> M:
+        return _adapter(cls).validate_python(data)
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        return _adapter(type(self)).dump_python(self, mode=mode)
+
+    def model_dump_json(self) -> str:
+        return _adapter(type(self)).dump_json(self).decode()
+
+    def model_copy(self: M, deep: bool = False) -> M:
+        return copy.deepcopy(self) if deep else copy.copy(self)
+
+    @classmethod
+    def model_fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
 
 class Outcome(str, enum.Enum):
@@ -68,18 +103,15 @@ class ResultKind(str, enum.Enum):
     CRASH = "crash"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(use_enum_values=False, extra="forbid")
-
-
+@dataclass
 class Step(_Model):
     """A step a test author marked with ``step()``; nested steps point at their parent."""
 
-    id: str = Field(default_factory=new_id)
-    parent_id: Optional[str] = None
-    keyword: Optional[str] = None
     text: str
     started_at: datetime
+    id: str = field(default_factory=new_id)
+    parent_id: Optional[str] = None
+    keyword: Optional[str] = None
     finished_at: Optional[datetime] = None
     result: Literal["passed", "failed"] = "passed"
     failure: Optional[str] = None
@@ -91,39 +123,41 @@ class Step(_Model):
         return (self.finished_at - self.started_at).total_seconds()
 
 
+@dataclass
 class Failure(_Model):
     """Why a test did not pass: the short message, the phase it happened in and the traceback."""
 
     message: str
     phase: str
-    traceback: list[str] = Field(default_factory=list)
+    traceback: list[str] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class TestResult(_Model):
     """One attempt of one test (or one collection error, or one crash)."""
 
     __test__ = False  # not a pytest test class
 
-    uuid: str = Field(default_factory=new_id)
     nodeid: str
     path: str
-    line: Optional[int] = None  # 1-based
-    scopes: list[str] = Field(default_factory=list)
     name: str
-    kind: ResultKind = ResultKind.TEST
     outcome: Outcome
-    reason: Optional[str] = None
-    failure: Optional[Failure] = None
-    durations: dict[str, float] = Field(default_factory=dict)
-    duration: float = 0.0
     started_at: datetime
     finished_at: datetime
+    uuid: str = field(default_factory=new_id)
+    line: Optional[int] = None  # 1-based
+    scopes: list[str] = field(default_factory=list)
+    kind: ResultKind = ResultKind.TEST
+    reason: Optional[str] = None
+    failure: Optional[Failure] = None
+    durations: dict[str, float] = field(default_factory=dict)
+    duration: float = 0.0
     stdout: str = ""
     stderr: str = ""
     log: str = ""
-    steps: list[Step] = Field(default_factory=list)
-    metadata: list[tuple[str, str]] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    metadata: list[tuple[str, str]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     attempt: int = 1
     final: bool = True
     worker: Optional[str] = None
@@ -141,17 +175,18 @@ class TestResult(_Model):
         return out
 
 
+@dataclass(eq=False)
 class Session(_Model):
     """One pytest run: where and when it ran, and what came of it."""
 
-    uuid: str = Field(default_factory=new_id)
-    started_at: datetime = Field(default_factory=utcnow)
+    uuid: str = field(default_factory=new_id)
+    started_at: datetime = field(default_factory=utcnow)
     finished_at: Optional[datetime] = None
     status: SessionStatus = SessionStatus.IN_PROGRESS
     error_message: Optional[str] = None
-    ci: CIInfo = Field(default_factory=CIInfo)
+    ci: CIInfo = field(default_factory=CIInfo)
     rootdir: str = ""
-    args: list[str] = Field(default_factory=list)
+    args: list[str] = field(default_factory=list)
     hostname: str = ""
     python_version: str = ""
     pytest_version: str = ""

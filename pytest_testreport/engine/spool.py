@@ -36,7 +36,7 @@ class Journal:
     def __init__(self, directory: Path, target: str, session: Session) -> None:
         self.path = directory / f"{target}-{session.uuid}.jsonl"
         self.target = target
-        self._session = session.model_dump(mode="json")
+        self._session = session  # serialized only if anything is ever spooled
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._file: Optional[TextIO] = None
@@ -107,7 +107,7 @@ class Journal:
                         "kind": "header",
                         "version": SPOOL_VERSION,
                         "target": self.target,
-                        "session": self._session,
+                        "session": self._session.model_dump(mode="json"),
                         "state": self._state,
                     }
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -204,7 +205,7 @@ class LocalTarget(Target):
                 session.status.value,
                 session.ci.branch,
                 session.ci.revision,
-                session.ci.model_dump_json(),
+                json.dumps(dataclasses.asdict(session.ci)),
                 session.rootdir,
                 json.dumps(session.args),
                 session.hostname,
