@@ -148,12 +148,48 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.ini, option.help, default="")
 
 
-class Sources:
-    """Looks a setting up in each source in precedence order (no config: environment only)."""
+def read_ini(rootdir: Path) -> dict[str, str]:
+    """The ``testreport*`` keys of the project's pytest configuration file, for the CLI.
 
-    def __init__(self, config: Optional[pytest.Config], env: Mapping[str, str]) -> None:
+    Looks where pytest looks, in its order: pytest.ini, pyproject.toml, tox.ini, setup.cfg.
+    """
+    import configparser
+
+    for name, section in (("pytest.ini", "pytest"), ("pyproject.toml", None),
+                          ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):  # fmt: skip
+        path = rootdir / name
+        if not path.is_file():
+            continue
+        if section is None:
+            try:
+                import tomllib
+            except ImportError:  # Python < 3.11: pytest itself depends on tomli there
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            options = data.get("tool", {}).get("pytest", {}).get("ini_options")
+            if options is not None:
+                return {k: str(v) for k, v in options.items() if k.startswith("testreport")}
+            continue
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+        if parser.has_section(section):
+            return {k: v for k, v in parser.items(section) if k.startswith("testreport")}
+        if name == "pytest.ini":
+            return {}  # pytest.ini wins even without a [pytest] section
+    return {}
+
+
+class Sources:
+    """Looks a setting up in each source in precedence order.
+
+    With no pytest config (the CLI), the ini values come from ``read_ini`` instead.
+    """
+
+    def __init__(self, config: Optional[pytest.Config], env: Mapping[str, str],
+                 ini: Optional[Mapping[str, str]] = None) -> None:  # fmt: skip
         self.config = config
         self.env = env
+        self.ini = ini or {}
 
     def raw(self, option: Option) -> tuple[Optional[str], str]:
         if self.config is not None and not option.secret:
@@ -163,7 +199,10 @@ class Sources:
         for name in (option.env, *option.vendor_env):
             if self.env.get(name):
                 return self.env[name], name
-        value = self.config.getini(option.ini) if self.config is not None else None
+        if self.config is not None:
+            value = self.config.getini(option.ini)
+        else:
+            value = self.ini.get(option.ini)
         if value:
             return str(value), f"ini {option.ini}"
         return None, ""
@@ -234,6 +273,14 @@ def _named_targets(config: pytest.Config, env: Mapping[str, str]) -> tuple[Optio
     return None, ""
 
 
+def looks_like_targets(value: str) -> bool:
+    """Whether a command-line word is a target list (rather than, say, a test path)."""
+    if value.startswith("-"):
+        return False
+    names = [part.strip().lower() for part in value.split(",")]
+    return all(n in registry.TARGET_NAMES or n in OFF_VALUES for n in names if n) and any(names)
+
+
 def parse_targets(value: str, where: str) -> tuple[str, ...]:
     if value.strip().lower() in OFF_VALUES:
         return ()
@@ -243,10 +290,8 @@ def parse_targets(value: str, where: str) -> tuple[str, ...]:
         raise pytest.UsageError(f"testreport: {where} names no target; choose from {choices}")
     for name in names:
         if name not in registry.TARGET_NAMES:
-            hint = "; put test paths before --testreport, or write --testreport=TARGETS"
             raise pytest.UsageError(
                 f"testreport: unknown target {name!r} in {where}; choose from {choices}"
-                + (hint if where == "--testreport" else "")
             )
         if name not in registry.available():
             raise pytest.UsageError(
@@ -266,8 +311,8 @@ def _auto_targets(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def settings_from_env(env: Mapping[str, str], rootdir: Path) -> Settings:
-    """Settings for the CLI (replay, per-target helpers): the environment and defaults only."""
-    sources = Sources(None, env)
+    """Settings for the CLI (replay, per-target helpers): environment > ini file > defaults."""
+    sources = Sources(None, env, read_ini(rootdir))
     values = {option.name: sources.get(option) for option in all_options()}
     return Settings(targets=(), rootdir=rootdir, values=values, env=dict(env))
 

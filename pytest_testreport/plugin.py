@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
 from .api import TestReportFixture
-from .config import Settings, add_options, load_settings
-from .engine import Target
-from .roles import Controller, Runner
+from .config import Settings, add_options, load_settings, looks_like_targets
+from .runner import Runner
 from .selection import FailedSelection, resolve_failed
 from .targets import target_class
+
+if TYPE_CHECKING:
+    from .engine.target import Target
 
 WORKER_ACTIVE = "testreport_active"
 WORKER_FAILED = "testreport_failed_nodeids"
@@ -28,6 +30,20 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """``pytest --testreport tests/`` means the local target and the path ``tests/``.
+
+    The flag takes an optional value, so argparse would read the path as a target list;
+    a value that names no target is a path, and the flag becomes ``--testreport=local``.
+    """
+    for index, arg in enumerate(args[:-1]):
+        if arg == "--":
+            return
+        if arg == "--testreport" and not looks_like_targets(args[index + 1]):
+            args[index] = "--testreport=local"
 
 
 def _look_only(config: pytest.Config) -> bool:
@@ -64,6 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Runner(attach=active), "testreport-runner")
     if not active:
         return
+    from .controller import Controller  # only runs that report pay for loading it
+
     controller = Controller(config, settings, targets)
     config.pluginmanager.register(controller, "testreport-controller")
 

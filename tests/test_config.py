@@ -40,6 +40,19 @@ def test_turned_on_from_each_source(suite: pytest.Pytester, monkeypatch, how: st
     assert latest(suite)["tests_count"] == 1
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--testreport", "test_cfg.py"],
+        ["--testreport", "test_cfg.py", "-q"],
+        ["-q", "--testreport", "."],
+    ],
+)
+def test_bare_flag_before_a_path_means_local(suite: pytest.Pytester, args: list[str]) -> None:
+    suite.runpytest(*args).assert_outcomes(passed=1)
+    assert latest(suite)["tests_count"] == 1
+
+
 def test_no_testreport_beats_everything(suite: pytest.Pytester, monkeypatch) -> None:
     monkeypatch.setenv("TESTREPORT", "local")
     suite.makeini("[pytest]\ntestreport = local\n")
@@ -77,7 +90,6 @@ def test_precedence_cli_over_env_over_ini(suite: pytest.Pytester, monkeypatch) -
          "invalid value 'soon' for --testreport-flush-timeout"),
         (["--testreport"], {"TESTREPORT_CAPTURE": "everything"},
          "invalid value 'everything' for TESTREPORT_CAPTURE: expected one of failed, all, none"),
-        (["--testreport=buddy"], {}, "target 'buddy' (from --testreport) is not available"),
         (["--testreport-failed-from=jenkins"], {}, "--testreport-failed-from=jenkins"),
     ],
 )  # fmt: skip
@@ -119,3 +131,22 @@ def test_reporting_failure_never_changes_exit_status(suite: pytest.Pytester) -> 
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["testreport local: opening the session failed*"])
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("pytest.ini", "[pytest]\ntestreport_flush_timeout = 7\n"),
+        ("pyproject.toml", "[tool.pytest.ini_options]\ntestreport_flush_timeout = '7'\n"),
+        ("tox.ini", "[pytest]\ntestreport_flush_timeout = 7\n"),
+        ("setup.cfg", "[tool:pytest]\ntestreport_flush_timeout = 7\n"),
+    ],
+)
+def test_cli_settings_read_the_ini_file_under_the_environment(tmp_path, name, text) -> None:
+    from pytest_testreport.config import settings_from_env
+
+    (tmp_path / name).write_text(text)
+    assert settings_from_env({}, tmp_path).flush_timeout == 7.0
+    env = {"TESTREPORT_FLUSH_TIMEOUT": "9"}
+    assert settings_from_env(env, tmp_path).flush_timeout == 9.0
+    assert settings_from_env({}, tmp_path / "missing").flush_timeout == 30.0

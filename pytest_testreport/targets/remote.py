@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pytest
 
 from ..config import Option, Settings, parse_text
 from ..engine.debuglog import debug_log
-from ..engine.http import HttpClient, HttpOptions
 from ..engine.limits import Deadline, parse_rate
 from ..engine.secrets import Secret
 from ..engine.target import Target
 from ..model import truncate
+
+if TYPE_CHECKING:
+    from ..engine.http import HttpClient
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -82,6 +84,10 @@ def make_client(
     pool_size: int = 4,
 ) -> HttpClient:
     """The one HTTP client of a target, configured from the settings."""
+    # requests is imported here, not at module level: the options of every target are
+    # declared on each pytest start-up, and must not cost the import of an HTTP stack.
+    from ..engine.http import HttpClient, HttpOptions
+
     verify = settings.values.get(f"{name}_verify", True)
     if verify is False:
         import warnings

@@ -1,9 +1,7 @@
-"""The two roles a process can play.
+"""The controller role: the process that sees every report (single process or xdist controller).
 
-``Runner`` lives where tests run (the single process, or each xdist worker): it records the
-author's steps and metadata and attaches them to pytest's reports. ``Controller`` lives in the
-process that sees every report (the single process, or the xdist controller): it owns the
-session, turns reports into results and hands them to the engine. Workers never report.
+It owns the session, turns reports into results (reports.py) and hands them to the engine.
+Loaded only when reporting is on.
 """
 
 from __future__ import annotations
@@ -18,68 +16,11 @@ from typing import Any, Optional
 import pytest
 
 from . import __version__
-from .api import recorder
 from .ci import detect_ci
 from .config import Settings
 from .engine import Engine, SenderState, Target
 from .model import Session
-from .reports import EXTRA_ATTR, ResultAssembler
-
-# Markers that say how to run a test rather than what it is: not tags.
-RUN_MARKERS = frozenset(
-    {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings",
-     "testreport_metadata", "tryfirst", "trylast"}
-)  # fmt: skip
-
-
-def _markers(item: pytest.Item) -> tuple[list[str], list[tuple[str, str]]]:
-    tags: list[str] = []
-    metadata: list[tuple[str, str]] = []
-    for marker in item.iter_markers():
-        if marker.name == "testreport_metadata":
-            metadata.extend((str(k), str(v)) for k, v in marker.kwargs.items())
-        elif marker.name not in RUN_MARKERS and marker.name not in tags:
-            tags.append(marker.name)
-    return tags, metadata
-
-
-class Runner:
-    """Records steps and metadata of the test running in this process.
-
-    Registered wherever tests run, so that ``step()`` inside a test is never "outside a
-    test"; the records are attached to reports only when reporting is on (``attach``).
-    """
-
-    def __init__(self, attach: bool) -> None:
-        self.attach = attach
-
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
-        recorder.begin()
-        try:
-            yield
-        finally:
-            recorder.end()
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
-        outcome = yield
-        report = outcome.get_result()
-        steps, metadata = recorder.drain()
-        if not self.attach:
-            return
-        extra: dict[str, Any] = {}
-        if call.when == "setup":
-            tags, marker_metadata = _markers(item)
-            metadata = marker_metadata + metadata
-            if tags:
-                extra["tags"] = tags
-        if steps:
-            extra["steps"] = steps
-        if metadata:
-            extra["metadata"] = [list(kv) for kv in metadata]
-        if extra:
-            setattr(report, EXTRA_ATTR, extra)
+from .reports import ResultAssembler
 
 
 class Controller:
