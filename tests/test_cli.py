@@ -434,7 +434,7 @@ def test_missing_store_is_one_line_exit_1(
         ["list", "--per-page", "x"],
         ["flaky", "--last", "-1"],
         ["slow", "--top", "0"],
-        ["list", "--target", "buildkite"],
+        ["list", "--target", "jenkins"],
         ["list", "--bogus"],
     ],
 )
@@ -449,8 +449,8 @@ def test_bad_usage_exits_2(
 def test_bad_target_names_the_choices(
     store: SampleStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    err = run(capsys, "list", "--target", "buildkite")[2]
-    assert "invalid choice: 'buildkite'" in err and "'local'" in err
+    err = run(capsys, "list", "--target", "jenkins")[2]
+    assert "invalid choice: 'jenkins'" in err and "'local'" in err
 
 
 def test_console_script_subprocess(store: SampleStore) -> None:

@@ -1,7 +1,9 @@
 """Background senders: the pytest thread only enqueues; daemon threads deliver or spool.
 
 Per target: one thread batches results by size and age and hands each batch to the target
-(inline, or to a small pool for targets with ``concurrency > 1``). Whatever cannot be
+(inline, or to a small pool for targets with ``concurrency > 1``). The pytest thread only
+appends to a deque; it wakes the sender only when a batch is full, because waking a thread
+for every result costs more than everything else the plugin does per test. Whatever cannot be
 delivered goes to the target's journal, never dropped. At the end of the run every sender
 gets the final session and a shared deadline; whatever is still pending then is spooled.
 """
@@ -9,13 +11,13 @@ gets the final session and a shared deadline; whatever is still pending then is 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from ..model import Session, TestResult
 from .errors import DeliveryError, RejectedError, RetryableError
@@ -28,16 +30,7 @@ log = logging.getLogger("pytest_testreport")
 MAX_BACKLOG = 20_000  # queued results beyond this are spooled instead of waiting in memory
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
 DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
-
-
-class _Close:
-    """Queue item: the run is over; close the session with this final snapshot."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-
-_Item = Union[TestResult, _Close]
+POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch
 
 
 @dataclass
@@ -82,10 +75,13 @@ class Sender(threading.Thread):
         self.journal = journal
         self.deadline = deadline
         self.state = SenderState(target.name)
-        self.queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self.pending: deque[TestResult] = deque()
+        self._wake = threading.Event()
+        self._final: Optional[Session] = None  # set once, by ``close``
         self._session = session
         self._lock = threading.Lock()
-        self._inflight: dict[int, list[TestResult]] = {}
+        # Batches being delivered, with the progress their target recorded so far.
+        self._inflight: dict[int, tuple[list[TestResult], dict[str, Any]]] = {}
         self._abandoned = False
         self._breaker_until = 0.0
         self._breaker_wait = BREAKER_START
@@ -102,30 +98,43 @@ class Sender(threading.Thread):
         except Exception as exc:  # a bug of ours must not kill the run: say so, keep going
             self.state.note(f"internal error: {_describe(exc)}")
 
+    def put(self, result: TestResult) -> None:
+        """Called on the pytest thread: an append, and a wake-up only for a full batch."""
+        self.pending.append(result)
+        if len(self.pending) >= self.target.batch_size:
+            self._wake.set()
+
+    def close(self, session: Session) -> None:
+        self._final = session
+        self._wake.set()
+
     def _loop(self) -> None:
-        batch: list[TestResult] = []
-        oldest = 0.0
+        first_seen: Optional[float] = None  # when the sender first saw the oldest pending item
         while True:
-            timeout = None
-            if batch:
-                timeout = max(0.0, oldest + self.target.batch_age - time.monotonic())
-            try:
-                item = self.queue.get(timeout=timeout)
-            except queue.Empty:
-                self._dispatch(batch)
-                batch = []
-                continue
-            if isinstance(item, _Close):
-                self._dispatch(batch)
+            self._wake.wait(POLL)
+            self._wake.clear()
+            final = self._final  # read before taking: everything put before close is taken
+            now = time.monotonic()
+            if self.pending and first_seen is None:
+                first_seen = now
+            size = self.target.batch_size
+            aged = first_seen is not None and now - first_seen >= self.target.batch_age
+            while len(self.pending) >= size or (self.pending and (aged or final is not None)):
+                self._dispatch(*self._take(size))
+                first_seen = time.monotonic() if self.pending else None
+                aged = False
+            if final is not None:
                 self._drain_pool()
-                self._close(item.session)
+                self._close(final)
                 return
-            if not batch:
-                oldest = time.monotonic()
-            batch.append(item)
-            if len(batch) >= self.target.batch_size:
-                self._dispatch(batch)
-                batch = []
+
+    def _take(self, size: int) -> tuple[int, list[TestResult]]:
+        """Move up to ``size`` results from the deque to in-flight, atomically for ``abandon``."""
+        with self._lock:
+            batch = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
+            key = id(batch)
+            self._inflight[key] = (batch, {})
+        return key, batch
 
     def _open(self) -> None:
         try:
@@ -159,17 +168,15 @@ class Sender(threading.Thread):
             self.state.note(f"cannot write the spool: {exc}")
 
     # -- delivery --------------------------------------------------------------------------
-    def _dispatch(self, batch: list[TestResult]) -> None:
-        if not batch:
-            return
+    def _dispatch(self, key: int, batch: list[TestResult]) -> None:
         if self._pool is None:
-            self._deliver(batch)
+            self._deliver(key, batch)
             return
         self._futures = [f for f in self._futures if not f.done()]
         while len(self._futures) >= self.target.concurrency * 2:  # bound memory: wait a slot
             self._futures[0].result()
             self._futures = [f for f in self._futures if not f.done()]
-        self._futures.append(self._pool.submit(self._deliver, batch))
+        self._futures.append(self._pool.submit(self._deliver, key, batch))
 
     def _drain_pool(self) -> None:
         for future in self._futures:
@@ -177,28 +184,25 @@ class Sender(threading.Thread):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _deliver(self, batch: list[TestResult]) -> None:
+    def _deliver(self, key: int, batch: list[TestResult]) -> None:
         """Send one batch; a 400-class rejection of a batch is split to isolate the bad item."""
-        pending = [batch]
-        while pending:
-            part = pending.pop()
+        parts = [(key, batch)]
+        while parts:
+            key, part = parts.pop()
             reason = self._skip_reason()
             if reason:
-                self._spool(part, {}, reason)
+                self._spool(part, {}, reason, key)
                 continue
-            progress: dict[str, Any] = {}
-            key = id(part)
-            with self._lock:
-                self._inflight[key] = part
+            progress = self._progress(key)
             try:
                 self.target.send_batch(self._session, part, progress)
             except RejectedError as exc:
                 if exc.is_auth:
                     self._go_offline(_describe(exc))
                 elif len(part) > 1 and exc.status in (400, 413, 422):
-                    middle = len(part) // 2
-                    pending.extend([part[middle:], part[:middle]])
-                    self._forget(key)
+                    if self._forget(key):
+                        middle = len(part) // 2
+                        parts.extend(self._track(p) for p in (part[middle:], part[:middle]))
                     continue
                 self._spool(part, progress, _describe(exc), key)
             except RetryableError as exc:
@@ -217,7 +221,7 @@ class Sender(threading.Thread):
             return self.state.offline
         if time.monotonic() < self._breaker_until:
             return "the service is failing; spooled while it recovers"
-        if self.queue.qsize() > MAX_BACKLOG:
+        if len(self.pending) > MAX_BACKLOG:
             return "the service cannot keep up; spooled to bound memory"
         return None
 
@@ -228,6 +232,16 @@ class Sender(threading.Thread):
     def _go_offline(self, reason: str) -> None:
         self.state.offline = reason
         self.state.note(reason)
+
+    def _track(self, part: list[TestResult]) -> tuple[int, list[TestResult]]:
+        with self._lock:
+            self._inflight[id(part)] = (part, {})
+        return id(part), part
+
+    def _progress(self, key: int) -> dict[str, Any]:
+        with self._lock:
+            entry = self._inflight.get(key)
+        return entry[1] if entry is not None else {}
 
     def _forget(self, key: int) -> bool:
         """Drop an in-flight batch; False when ``abandon`` already spooled it."""
@@ -256,28 +270,21 @@ class Sender(threading.Thread):
             self._abandoned = True
             inflight = list(self._inflight.values())
             self._inflight.clear()
+            queued = list(self.pending)
+            self.pending.clear()
         self.state.note(DEADLINE_NOTE)
-        close: Optional[Session] = None
-        leftovers: list[TestResult] = [r for part in inflight for r in part]
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, _Close):
-                close = item.session
-            else:
-                leftovers.append(item)
+        for batch, progress in inflight:  # with how far the target got, so replay resumes there
+            self._spool(batch, dict(progress), DEADLINE_NOTE)
         size = self.target.batch_size  # spooled batches must stay sendable as they are
-        for start in range(0, len(leftovers), size):
-            self._spool(leftovers[start : start + size], {}, DEADLINE_NOTE)
-        if close is not None or not self.state.closed:
-            self._spool_close(close or self._session)
+        for start in range(0, len(queued), size):
+            self._spool(queued[start : start + size], {}, DEADLINE_NOTE)
+        if not self.state.closed:
+            self._spool_close(self._final or self._session)
         self.target.abort()
 
 
 class Engine:
-    """Owns the senders. ``submit`` is the only call on the test's path: a queue put each."""
+    """Owns the senders. ``submit`` is the only call on the test's path: a deque append each."""
 
     def __init__(self, targets: list[Target], spool_dir: Path) -> None:
         self.targets = targets
@@ -295,13 +302,13 @@ class Engine:
 
     def submit(self, result: TestResult) -> None:
         for sender in self._senders:
-            sender.queue.put(result)
+            sender.put(result)
 
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""
         self.deadline.set(timeout)
         for sender in self._senders:
-            sender.queue.put(_Close(session.model_copy(deep=True)))
+            sender.close(session.model_copy(deep=True))
         for sender in self._senders:
             sender.join(self.deadline.remaining())
         for sender in self._senders:

@@ -42,11 +42,15 @@ class Deadline:
 
 
 class TokenBucket:
-    """At most ``requests`` per ``seconds``, with bursts up to a tenth of the budget."""
+    """At most ``requests`` in any window of ``seconds``, bursts included.
+
+    A bucket of capacity C refilled at rate r allows C + r * T requests in a window T, so the
+    burst (a tenth of the budget) is taken out of the refill rate.
+    """
 
     def __init__(self, requests: int, seconds: float, deadline: Optional[Deadline] = None) -> None:
-        self.rate = requests / seconds
-        self.capacity = max(1.0, requests / 10)
+        self.capacity = max(1.0, requests // 10)
+        self.rate = max(requests - self.capacity, 1.0) / seconds
         self._tokens = self.capacity
         self._stamp = time.monotonic()
         self._lock = threading.Lock()
