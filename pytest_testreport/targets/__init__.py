@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 TARGET_NAMES = ("local", "buddy", "browserstack", "buildkite")
 REGISTRY: dict[str, str] = {
     "local": "pytest_testreport.targets.local:LocalTarget",
+    "browserstack": "pytest_testreport.targets.browserstack:BrowserStackTarget",
+    "buildkite": "pytest_testreport.targets.buildkite:BuildkiteTarget",
 }
 
 

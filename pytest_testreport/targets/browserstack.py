@@ -1,0 +1,448 @@
+"""The ``browserstack`` target: BrowserStack Test Reporting & Analytics' public API (``/ext/v1``).
+
+One build per run (or a build that was started before, for sharded CI). Each test attempt is a
+test run: its start, then its hook runs (slow or failed fixture phases) and logs, then its finish.
+The engine delivers a result when the test has ended, so start and finish go back to back, the
+start carrying the test's true ``started_at``. Every step a result reached is written to the
+engine's ``progress`` so that a spooled result resumes where it stopped and no server-side run is
+created twice; a start whose answer was lost is looked up by our id (``testreport.id`` metadata)
+before anything is started again. Payloads and limits live in ``browserstack_map``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import platform
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import pytest
+
+from ..ci import CIInfo
+from ..config import Option, parse_choice, parse_seconds
+from ..engine.errors import AmbiguousError, DeliveryError
+from ..engine.secrets import Secret
+from ..model import Session, TestResult, utcnow
+from . import browserstack_map as bsmap
+from .browserstack_map import Json
+from .browserstack_reader import (
+    BrowserStackReader,
+    UnexpectedAnswer,
+    add_commands,
+    answer,
+    find_build,
+    run_index,
+)
+from .remote import HttpTarget, http_options, make_client, read_secret, token_option
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine.http import HttpClient
+
+API_URL = "https://api-automation.browserstack.com/ext/v1"
+BUILD_NAME_MAX = 255  # build name and project name
+BUILD_RUN_ID_MAX = 64
+BUILD_TAGS_MAX = 50
+TEXT_MAX = 2000  # undocumented free text (commit message, host fields): kept reasonable
+DEFAULT_RATE = (1600, 300)  # the published limit: 1600 requests per 5 minutes per user
+AUTH_HINT = "check BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY"
+CONCURRENCY = 4
+_LINK_KEYS = ("build_url", "dashboard_url", "public_url", "url")
+
+
+def _tags(value: str) -> list[str]:
+    return [tag.strip() for tag in value.split(",") if tag.strip()]
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("browserstack_username", "BrowserStack username (also BROWSERSTACK_USERNAME)",
+           metavar="USER", vendor_env=("BROWSERSTACK_USERNAME",)),
+    token_option("browserstack_access_key", "BrowserStack access key (also "
+                 "BROWSERSTACK_ACCESS_KEY); environment or ini only", ("BROWSERSTACK_ACCESS_KEY",)),
+    Option("browserstack_api_url", f"BrowserStack API base URL (default {API_URL})",
+           default=API_URL, metavar="URL"),
+    Option("browserstack_project", "project name (also BROWSERSTACK_PROJECT_NAME; default: the "
+           "rootdir's name)", metavar="NAME", vendor_env=("BROWSERSTACK_PROJECT_NAME",)),
+    Option("browserstack_build_name", "build name (also BROWSERSTACK_BUILD_NAME; default: the CI "
+           "job or workflow name, else pytest)", metavar="NAME",
+           vendor_env=("BROWSERSTACK_BUILD_NAME",)),
+    Option("browserstack_build_tags", "build tags, comma-separated", _tags, [], "TAGS"),
+    Option("browserstack_build_id", "join this started build (sharded CI; see pytest-testreport "
+           "browserstack start); the run does not finish it", metavar="BUILD_ID"),
+    Option("browserstack_environment", "test run environment, e.g. browser=chrome,os=Windows "
+           "(fields device, os, os_version, browser, browser_version)",
+           bsmap.parse_environment, {}, "FIELD=VALUE,..."),
+    Option("browserstack_hooks", "fixture setup/teardown as hook runs: none, slow-or-failed "
+           "(default) or all", parse_choice(*bsmap.HOOK_MODES), "slow-or-failed", "MODE"),
+    Option("browserstack_hook_threshold", "seconds from which a setup/teardown is slow (1)",
+           parse_seconds, 1.0, "SECONDS"),
+    Option("browserstack_logs", "send captured logs of: failed (default) or all tests",
+           parse_choice(*bsmap.LOG_MODES), "failed", "MODE"),
+    *http_options("browserstack", "1600/300"),
+)  # fmt: skip
+
+
+# -- the build payload -------------------------------------------------------------------------
+def build_run_identifier(ci: CIInfo) -> Optional[str]:
+    """The CI run (without its attempt, so re-runs of one CI run are grouped), ≤ 64 characters."""
+    run = ci.run_id or ci.build_key
+    if not ci.is_ci or not run:
+        return None
+    ident = bsmap.clean_text(f"{ci.provider}-{run}")
+    if len(ident) > BUILD_RUN_ID_MAX:  # an identifier: a digest keeps it unique, a cut may not
+        ident = ident[:23] + "-" + hashlib.sha1(ident.encode()).hexdigest()
+    return ident
+
+
+def build_tags(tags: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for tag in tags:
+        tag = bsmap.clip(tag, bsmap.TAG_MAX)
+        if tag and tag not in out:
+            out.append(tag)
+    if len(out) > BUILD_TAGS_MAX:
+        out = [*out[: BUILD_TAGS_MAX - 1], f"… [{len(out) - BUILD_TAGS_MAX + 1} more tags]"]
+    return out
+
+
+def _some(values: dict[str, Any]) -> Json:
+    return {k: bsmap.clip(v, TEXT_MAX) for k, v in values.items() if v not in (None, "")}
+
+
+def build_start(session: Session, name: str, project: str, tags: list[str]) -> Json:
+    ci = session.ci
+    body: Json = {
+        "name": bsmap.clip(name, BUILD_NAME_MAX),
+        "project_name": bsmap.clip(project, BUILD_NAME_MAX),
+        "started_at": bsmap.iso(session.started_at),
+        "framework": {"name": "pytest", "version": session.pytest_version or "unknown"},
+    }
+    body["host_info"] = _some({"hostname": session.hostname, "platform": sys.platform,
+                               "type": platform.system(), "version": platform.release(),
+                               "arch": platform.machine()})  # fmt: skip
+    if tags:
+        body["tags"] = build_tags(tags)
+    ident = build_run_identifier(ci)
+    if ident:
+        body["build_run_identifier"] = ident
+    if ci.is_ci:
+        body["ci_info"] = _some({"name": ci.provider, "build_url": ci.run_url,
+                                 "url": ci.repository_url or ci.run_url,
+                                 "build_number": ci.run_number,
+                                 "job_name": ci.job_name})  # fmt: skip
+    vcs = _some({"name": "git" if ci.revision else None, "sha": ci.revision, "branch": ci.branch,
+                 "tag": ci.tag, "commit_message": ci.commit_message,
+                 "committer_name": ci.committer})  # fmt: skip
+    if vcs:
+        body["version_control"] = vcs
+    return body
+
+
+def default_build_name(ci: CIInfo) -> str:
+    return ci.job_name or ci.workflow or "pytest"
+
+
+def now_iso() -> str:
+    return bsmap.iso(datetime.now(timezone.utc))
+
+
+@dataclass
+class BrowserStackConfig:
+    """The target's settings, validated."""
+
+    api_url: str
+    username: str
+    access_key: Secret
+    project: str
+    build_name: Optional[str] = None
+    build_tags: list[str] = field(default_factory=list)
+    build_id: Optional[str] = None
+    environment: dict[str, str] = field(default_factory=dict)
+    hooks: str = "slow-or-failed"
+    hook_threshold: float = 1.0
+    logs: str = "failed"
+    dry_run: bool = False
+    replay: bool = False  # built by the CLI (replay): a spooled open may have made a build
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrowserStackConfig:
+        values = settings.values
+        username = (values.get("browserstack_username") or "").strip()
+        access_key = read_secret(settings, "browserstack_access_key")
+        for present, variable in ((username, "BROWSERSTACK_USERNAME"),
+                                  (access_key, "BROWSERSTACK_ACCESS_KEY")):  # fmt: skip
+            if not present:
+                raise pytest.UsageError(
+                    f"testreport: the browserstack target needs {variable} (environment, or "
+                    f"TESTREPORT_{variable} / ini testreport_{variable.lower()})"
+                )
+        return cls(
+            api_url=(values.get("browserstack_api_url") or API_URL).rstrip("/"),
+            username=username,
+            access_key=access_key,
+            project=values.get("browserstack_project") or settings.rootdir.name or "pytest",
+            build_name=values.get("browserstack_build_name") or None,
+            build_tags=list(values.get("browserstack_build_tags") or []),
+            build_id=values.get("browserstack_build_id") or None,
+            environment=dict(values.get("browserstack_environment") or {}),
+            hooks=values.get("browserstack_hooks") or "slow-or-failed",
+            hook_threshold=float(values.get("browserstack_hook_threshold", 1.0)),
+            logs=values.get("browserstack_logs") or "failed",
+            dry_run=bool(values.get("dry_run")),
+            replay=not settings.targets,
+        )
+
+
+def _client(settings: Settings, config: BrowserStackConfig) -> HttpClient:
+    token = f"{config.username}:{config.access_key.reveal()}".encode()
+    headers = {"Authorization": Secret("Basic " + base64.b64encode(token).decode("ascii"))}
+    return make_client(settings, "browserstack", config.api_url, headers,  # type: ignore[arg-type]
+                       auth_hint=AUTH_HINT, default_rate=DEFAULT_RATE,
+                       pool_size=CONCURRENCY)  # fmt: skip
+
+
+class BrowserStackTarget(HttpTarget):
+    """Builds and test runs on BrowserStack Test Reporting & Analytics."""
+
+    name = "browserstack"
+    batch_size = 1  # one test run per call anyway; a small pool sends several tests at once
+    batch_age = 0.1
+    concurrency = CONCURRENCY
+    # As the vendors' collectors do (issue 2): both variables turn the target on in CI. They are
+    # also set for BrowserStack Automate; ini testreport_auto = false opts out.
+    credentials = ("BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY")
+    options = OPTIONS
+
+    def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
+        self.config = config
+        self.http = http
+        self.build_id: Optional[str] = config.build_id
+        self.joined = config.build_id is not None
+        self.env = {**bsmap.host_environment(), **config.environment}
+        self._link: Optional[str] = None
+        self._replaying = False
+        self._index: Optional[dict[str, tuple[str, str]]] = None
+        self._index_error: Optional[str] = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrowserStackTarget:
+        config = BrowserStackConfig.from_settings(settings)
+        return cls(config, _client(settings, config))
+
+    @classmethod
+    def reader(cls, settings: Settings) -> BrowserStackReader:
+        config = BrowserStackConfig.from_settings(settings)
+        return BrowserStackReader(_client(settings, config), config.project)
+
+    # -- calls ------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Any, idempotent: bool = True) -> dict[str, Any]:
+        response = self.http.request(method, path, json=body, idempotent=idempotent)
+        return answer(response, f"{method} {path.split('/')[0]}/…/{path.rsplit('/', 1)[-1]}")
+
+    def _create(self, path: str, body: Any, marker: dict[str, Any]) -> dict[str, Any]:
+        """POST a start. ``marker["start"]`` stays "unknown" when it may have been processed."""
+        marker["start"] = "unknown"
+        try:
+            response = self.http.request("POST", path, json=body, idempotent=False)
+        except AmbiguousError:
+            raise
+        except DeliveryError:
+            marker.pop("start", None)  # certainly not processed: may be sent again
+            raise
+        return answer(response, f"POST {path.split('/', 2)[-1]}")
+
+    def _created(self, data: dict[str, Any], key: str, what: str, fallback: str) -> str:
+        value = data.get(key)
+        if value:
+            return str(value)
+        if self.config.dry_run:
+            return fallback
+        raise UnexpectedAnswer(f"BrowserStack answered {what} without {key!r} "
+                               f"(keys: {', '.join(sorted(data)) or 'none'})")  # fmt: skip
+
+    # -- the build --------------------------------------------------------------------------
+    def open_session(self, session: Session) -> None:
+        if self.joined:
+            return  # the build was started by `pytest-testreport browserstack start`
+        if self.config.replay:  # the run's start may have made the build before its answer got lost
+            self.build_id = self._find_build(session)
+            if self.build_id:
+                return
+        self.build_id = self.start_build(session)
+
+    def _find_build(self, session: Session) -> Optional[str]:
+        """The project's build with this session's name and start time, if one exists."""
+        name = bsmap.clip(self._build_name(session), BUILD_NAME_MAX)
+        try:
+            return find_build(self.http, self.config.project, name, session.started_at)
+        except DeliveryError:
+            return None  # cannot look: start a build (a duplicate beats losing the results)
+
+    def _build_name(self, session: Session) -> str:
+        return self.config.build_name or default_build_name(session.ci)
+
+    def start_build(self, session: Session) -> str:
+        """``POST /builds/start``; not repeated blindly (a lost answer may have made a build)."""
+        config = self.config
+        body = build_start(session, self._build_name(session), config.project, config.build_tags)
+        data = self._call("POST", "builds/start", body, idempotent=False)
+        for key in _LINK_KEYS:
+            if isinstance(data.get(key), str) and data[key].startswith("http"):
+                self._link = data[key]
+                break
+        return self._created(data, "build_hashed_id", "POST builds/start", "dry-run")
+
+    def finish_build(self, build_id: str, finished_at: str) -> None:
+        self._call("PUT", f"builds/{build_id}/finish", {"finished_at": finished_at})
+
+    def state(self) -> dict[str, Any]:
+        return {"build_id": self.build_id, "joined": self.joined, "link": self._link,
+                "environment": self.env}  # fmt: skip
+
+    def resume(self, state: dict[str, Any], session: Session) -> None:
+        self.build_id = state.get("build_id") or self.build_id
+        self.joined = bool(state.get("joined", self.joined))
+        self._link = state.get("link")
+        self.env = dict(state.get("environment") or self.env)
+        self._replaying = True  # progress may be incomplete: look runs up before starting them
+
+    def close_session(self, session: Session) -> None:
+        if self.joined:
+            return  # whoever started the build finishes it (`browserstack finish BUILD_ID`)
+        finished = session.finished_at or utcnow()
+        self.finish_build(self._build(), bsmap.iso(finished))
+
+    def summary(self, session: Session) -> str:
+        text = f"build {self.build_id} — {session.summary()}"
+        if self.joined:
+            text += (
+                f" (joined; finish it with: pytest-testreport browserstack finish {self.build_id})"
+            )
+        return text
+
+    def link(self) -> Optional[str]:
+        return self._link
+
+    def _build(self) -> str:
+        if not self.build_id:
+            raise DeliveryError("the BrowserStack build was not started")
+        return self.build_id
+
+    # -- test runs --------------------------------------------------------------------------
+    def send_batch(self, session: Session, results: list[TestResult],
+                   progress: dict[str, Any]) -> None:  # fmt: skip
+        for result in results:
+            step = progress.setdefault(result.uuid, {})
+            if not step.get("done"):
+                self._deliver(result, step)
+
+    def _deliver(self, result: TestResult, step: dict[str, Any]) -> None:
+        build = self._build()
+        run = step.get("run")
+        if run is None and self._replaying:
+            run = self._known_run(result, step)
+            if step.get("done"):
+                return
+        if run is None:
+            # A start that may have been processed is looked up on replay, never re-sent.
+            data = self._create(f"builds/{build}/tests/start",
+                                bsmap.test_start(result, self.env), step)  # fmt: skip
+            run = self._created(data, "uuid", "POST tests/start", f"dry-run-{result.uuid}")
+            step["run"] = run
+            step.pop("start", None)
+        hooks = self._hooks(build, result, run, step)
+        self._logs(build, result, run, step)
+        self._call("PUT", f"builds/{build}/tests/{run}/finish",
+                   bsmap.test_finish(result, self.env, hooks))  # fmt: skip
+        step["done"] = True
+
+    def _hooks(self, build: str, result: TestResult, run: str, step: dict[str, Any]) -> list[str]:
+        """Hook runs of the slow or failed phases (per the mode); returns their uuids."""
+        sent: list[str] = []
+        hooks = step.setdefault("hooks", {})
+        for phase in bsmap.hook_phases(result, self.config.hooks, self.config.hook_threshold):
+            hook = hooks.setdefault(phase, {})
+            if hook.get("skip"):
+                continue
+            if "uuid" not in hook:
+                if hook.get("start") == "unknown":
+                    hook["skip"] = True  # maybe created: better one open hook than two
+                    continue
+                data = self._create(
+                    f"builds/{build}/hooks/start",
+                    bsmap.hook_start(result, phase, run, self.env),
+                    hook,
+                )
+                hook["uuid"] = self._created(data, "uuid", "POST hooks/start", f"dry-run-{phase}")
+                hook.pop("start", None)
+            if not hook.get("done"):
+                self._call("PUT", f"builds/{build}/hooks/{hook['uuid']}/finish",
+                           bsmap.hook_finish(result, phase))  # fmt: skip
+                hook["done"] = True
+            sent.append(hook["uuid"])
+        return sent
+
+    def _logs(self, build: str, result: TestResult, run: str, step: dict[str, Any]) -> None:
+        if not bsmap.wants_logs(result, self.config.logs):
+            return
+        parts = bsmap.chunks(bsmap.log_entries(result, run))
+        for index in range(int(step.get("logs", 0)), len(parts)):
+            # Counted before the call: a request that may have arrived is never sent twice.
+            step["logs"] = index + 1
+            try:
+                response = self.http.request(
+                    "POST", f"builds/{build}/logs", json={"logs": parts[index]}, idempotent=False
+                )
+            except AmbiguousError:
+                raise
+            except DeliveryError:
+                step["logs"] = index  # certainly not processed: send it again later
+                raise
+            answer(response, "POST logs")
+
+    # -- replay: find runs whose start may have been processed ------------------------------
+    def _known_run(self, result: TestResult, step: dict[str, Any]) -> Optional[str]:
+        """On replay, the run this result already has on BrowserStack (by our id), if any."""
+        index = self._run_index()
+        if result.uuid in index:
+            run, status = index[result.uuid]
+            step["run"] = run
+            if status not in ("pending", "running", ""):
+                step["done"] = True  # finished already: its finish was the last call
+            return run
+        if step.get("start") == "unknown" and self._index_error:
+            raise DeliveryError(
+                f"cannot tell whether the test run of {result.nodeid} was created (its start "
+                f"got no answer) and its lookup failed: {self._index_error}"
+            )
+        return None
+
+    def _run_index(self) -> dict[str, tuple[str, str]]:
+        """Our id -> (run uuid, status) for every run of the build; read once per replay."""
+        if self._index is None:
+            try:
+                self._index = run_index(self.http, self._build(), bsmap.ID_KEY)
+            except DeliveryError as exc:
+                self._index, self._index_error = {}, str(exc)
+        return self._index
+
+    @classmethod
+    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        add_commands(verbs)
+
+
+def cli_target() -> tuple[BrowserStackTarget, Settings]:
+    """A target for the CLI verbs, configured from the environment (never joining a build)."""
+    from ..config import settings_from_env
+
+    settings = settings_from_env(os.environ, Path.cwd())
+    config = BrowserStackConfig.from_settings(settings)
+    config.build_id = None  # `start` makes a new build even inside a sharded job's environment
+    return BrowserStackTarget(config, _client(settings, config)), settings

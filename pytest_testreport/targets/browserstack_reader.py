@@ -1,0 +1,372 @@
+"""The CLI's read side for BrowserStack (``list/show/failed --target browserstack``).
+
+Also the verbs for sharded pipelines (``browserstack start`` / ``browserstack finish``).
+Uses the ``/ext/v1`` read endpoints (reference §4, known from a community spec): projects,
+builds of a project, one build, the latest build and a build's test runs, each paged with an
+opaque ``next_page`` cursor. Answers are mapped to the CLI's shapes (``reading.py``); an answer
+of an unexpected shape is a clear ``UnexpectedAnswer``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import pytest
+
+from ..engine.errors import DeliveryError, RejectedError
+from ..model import Session
+from ..reading import (
+    LATEST,
+    Json,
+    NotFound,
+    Reader,
+    failure_object,
+    not_found,
+    parse_time,
+    result_object,
+    session_object,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+    from ..engine.http import HttpClient
+
+MAX_PAGES = 10_000  # a cursor that never ends is a service bug, not a reason to loop forever
+_OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "xfailed", "xpassed"})
+_KINDS = {"collection_error": "collection_error", "crashed": "crash"}
+_STATUS_OUTCOME = {"passed": "passed", "failed": "failed", "timeout": "failed",
+                   "skipped": "skipped"}  # fmt: skip
+_RUNNING = frozenset({"running", "in_progress", "pending", "queued", "started"})
+_PASSED = frozenset({"passed", "success", "successful", "completed"})
+
+
+class UnexpectedAnswer(DeliveryError):
+    """BrowserStack answered in a shape its documentation does not describe."""
+
+
+def answer(response: requests.Response, what: str) -> Json:
+    """The JSON object of a 2xx answer; ``success: false`` is a refusal (reference §7)."""
+    if not response.content.strip():
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise UnexpectedAnswer(
+            f"BrowserStack answered {what} with {response.status_code} and a body that is not "
+            f"a JSON object: {response.text[:200]!r}"
+        )
+    if data.get("success") is False:
+        message = str(data.get("message") or data.get("errors") or data)[:500]
+        raise RejectedError(response.status_code, "success: false", message)
+    return data
+
+
+def listed(data: Json, keys: tuple[str, ...], what: str) -> list[Json]:
+    """The list of items in a page, under the first of ``keys`` the answer has."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            return value
+    raise UnexpectedAnswer(
+        f"BrowserStack answered {what} without a list under {' or '.join(keys)} "
+        f"(keys: {', '.join(sorted(data)) or 'none'}); the read API may have changed"
+    )
+
+
+def paged(http: HttpClient, path: str, keys: tuple[str, ...],
+          params: Optional[dict[str, Any]] = None) -> Iterator[Json]:  # fmt: skip
+    """Every item of a paged list, following ``pagination.next_page``."""
+    cursor: Optional[str] = None
+    seen: set[str] = set()
+    for _ in range(MAX_PAGES):
+        query = dict(params or {})
+        if cursor:
+            query["next_page"] = cursor
+        what = f"GET {path}"
+        data = answer(http.request("GET", path, params=query or None), what)
+        yield from listed(data, keys, what)
+        pagination = data.get("pagination")
+        cursor = pagination.get("next_page") if isinstance(pagination, dict) else None
+        if not cursor:
+            return
+        if cursor in seen:
+            raise UnexpectedAnswer(f"BrowserStack repeated the page cursor of {what}")
+        seen.add(str(cursor))
+    raise UnexpectedAnswer(f"BrowserStack's {path} did not stop paging after {MAX_PAGES} pages")
+
+
+def _first(value: Any) -> Optional[str]:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def build_id(build: Json) -> str:
+    for key in ("build_id", "build_hashed_id", "hashed_id", "id"):
+        if build.get(key):
+            return str(build[key])
+    raise UnexpectedAnswer(f"a BrowserStack build without an id (keys: {', '.join(sorted(build))})")
+
+
+def session_from_build(build: Json) -> Json:
+    """A build as the CLI's session object."""
+    stats = build.get("status_stats") if isinstance(build.get("status_stats"), dict) else {}
+    count = {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))}
+    failed = count.get("failed", 0) + count.get("timeout", 0)
+    raw = str(build.get("status") or "").lower()
+    if raw in _RUNNING:
+        state, message = "in_progress", None
+    elif raw in _PASSED and not failed:
+        state, message = "successful", None
+    else:
+        state = "error"
+        message = f"{failed} failed" if failed else (f"status {raw}" if raw else None)
+    vcs = build.get("version_control") if isinstance(build.get("version_control"), dict) else {}
+    ci = build.get("ci_info") if isinstance(build.get("ci_info"), dict) else {}
+    ident = build_id(build)
+    return session_object(
+        id=ident,
+        uuid=ident,
+        status=state,
+        error_message=message,
+        branch=vcs.get("branch"),
+        revision=vcs.get("sha"),
+        started_at=build.get("started_at"),
+        finished_at=build.get("finished_at"),
+        counts=(sum(count.values()), count.get("passed", 0), failed, count.get("skipped", 0), 0),
+        ci_provider=ci.get("name"),
+        run_url=ci.get("build_url"),
+    )
+
+
+def result_from_run(run: Json) -> Json:
+    """A test run as the CLI's test object; our ``custom_metadata`` restores pytest's view."""
+    meta = run.get("custom_metadata") if isinstance(run.get("custom_metadata"), dict) else {}
+    name = str(run.get("name") or "")
+    scopes = [str(s) for s in run.get("scopes") or []]
+    nodeid = _first(meta.get("pytest.nodeid")) or "::".join([*scopes, name])
+    label = _first(meta.get("pytest.outcome"))
+    status = str(run.get("status") or "").lower()
+    kind = _KINDS.get(label or "", "test")
+    if kind != "test":
+        outcome = "error"
+    elif label in _OUTCOMES:
+        outcome = label
+    else:
+        outcome = _STATUS_OUTCOME.get(status, "error")
+    path = str(run.get("file_name") or (scopes[0] if scopes else nodeid.split("::")[0]))
+    line = None
+    where = run.get("location")
+    if isinstance(where, str) and where.rpartition(":")[2].isdigit():
+        line = int(where.rpartition(":")[2])
+    lines = [str(line_) for entry in run.get("failure") or [] if isinstance(entry, dict)
+             for line_ in entry.get("backtrace") or []]  # fmt: skip
+    failure = None
+    if lines:
+        message = next((x for x in reversed(lines) if x.startswith("E ")), None)
+        message = message or next((x for x in reversed(lines) if x.strip()), "")
+        failure = failure_object(message.removeprefix("E").strip(),
+                                 _first(meta.get("pytest.phase")), lines)  # fmt: skip
+    elif status not in _STATUS_OUTCOME:
+        failure = failure_object(f"the test run is {status or 'unfinished'} on BrowserStack",
+                                 None, [])  # fmt: skip
+    pairs = [
+        (key, str(value))
+        for key, values in meta.items()
+        if key != "attempt" and not key.startswith(("pytest.", "testreport."))
+        for value in (values if isinstance(values, list) else [values])
+    ]
+    duration = run.get("duration")
+    attempt = _first(meta.get("attempt"))
+    return result_object(
+        nodeid=nodeid,
+        name=name,
+        path=path,
+        line=line,
+        kind=kind,
+        outcome=outcome,
+        reason=_first(meta.get("pytest.reason")),
+        duration=float(duration) / 1000 if isinstance(duration, (int, float)) else 0.0,
+        attempt=int(attempt) if attempt and attempt.isdigit() else 1,
+        final=_first(meta.get("pytest.final")) != "false",
+        worker=_first(meta.get("pytest.worker")),
+        started_at=run.get("started_at"),
+        finished_at=run.get("finished_at"),
+        failure=failure,
+        steps=[],
+        metadata=pairs,
+        tags=[str(t) for t in run.get("tags") or []],
+    )
+
+
+RUN_KEYS = ("test_runs", "testRuns", "runs")
+BUILD_LOOKUP_MAX = 200  # newest builds searched on replay for a build whose start answer was lost
+
+
+def find_build(http: HttpClient, project: str, name: str, started: datetime) -> Optional[str]:
+    """The id of the project's build with this name and start time (to the millisecond)."""
+    started = started.replace(microsecond=started.microsecond // 1000 * 1000)
+    found = [p for p in paged(http, "projects", ("projects",)) if p.get("name") == project]
+    if not found:
+        return None
+    builds = paged(http, f"projects/{found[0].get('id')}/builds", ("builds",))
+    for _, build in zip(range(BUILD_LOOKUP_MAX), builds):
+        if build.get("name") == name and parse_time(build.get("started_at")) == started:
+            return build_id(build)
+    return None
+
+
+def run_index(http: HttpClient, build: str, id_key: str) -> dict[str, tuple[str, str]]:
+    """Our id (``custom_metadata[id_key]``) -> (run uuid, status) for every run of a build."""
+    index = {}
+    for run in paged(http, f"builds/{build}/testRuns", RUN_KEYS):
+        meta = run.get("custom_metadata")
+        ours = meta.get(id_key) if isinstance(meta, dict) else None
+        if isinstance(ours, str) and run.get("uuid"):
+            index[ours] = (str(run["uuid"]), str(run.get("status") or ""))
+    return index
+
+
+class BrowserStackReader(Reader):
+    """Builds of one project, read from ``/ext/v1``."""
+
+    def __init__(self, http: HttpClient, project: str) -> None:
+        self.http = http
+        self.project = project
+
+    def describe(self) -> str:
+        return f"BrowserStack project {self.project!r}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _get(self, path: str, params: Optional[dict[str, Any]] = None) -> Json:
+        return answer(self.http.request("GET", path, params=params), f"GET {path}")
+
+    def _project_id(self) -> str:
+        for project in paged(self.http, "projects", ("projects",)):
+            if project.get("name") == self.project and project.get("id") is not None:
+                return str(project["id"])
+        raise NotFound(f"no project named {self.project!r} on BrowserStack (set "
+                       "BROWSERSTACK_PROJECT_NAME to the project's name)")  # fmt: skip
+
+    @staticmethod
+    def _no_branch(branch: Optional[str]) -> None:
+        if branch:
+            raise NotFound("--branch is not supported with --target browserstack: "
+                           "BrowserStack's build list has no branch filter")  # fmt: skip
+
+    def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
+        self._no_branch(branch)
+        skip, rows = (page - 1) * per_page, []
+        builds = paged(self.http, f"projects/{self._project_id()}/builds", ("builds",))
+        for index, build in enumerate(builds):
+            if index >= skip + per_page:
+                break
+            if index >= skip:
+                rows.append(session_from_build(build))
+        return rows
+
+    def session(self, ref: str, branch: Optional[str]) -> Json:
+        self._no_branch(branch)
+        try:
+            if ref == LATEST:
+                build = self._get("builds/latest", {"project_name": self.project})
+            else:
+                build = self._get(f"builds/{ref}")
+        except RejectedError as exc:
+            if exc.status == 404:
+                raise not_found(ref, branch, self.describe()) from None
+            raise
+        if "build" in build and isinstance(build["build"], dict):
+            build = build["build"]  # an envelope some read endpoints use
+        return session_from_build(build)
+
+    def _runs(self, build: str, statuses: Optional[str] = None) -> list[Json]:
+        params = {"test_statuses": statuses} if statuses else None
+        return [result_from_run(r) for r in paged(self.http, f"builds/{build}/testRuns",
+                                                  RUN_KEYS, params)]  # fmt: skip
+
+    def get_session(self, ref: str, branch: Optional[str]) -> Json:
+        session = self.session(ref, branch)
+        return {**session, "tests": self._runs(session["id"])}
+
+    def failed(self, ref: str, branch: Optional[str]) -> list[Json]:
+        session = self.session(ref, branch)
+        runs = self._runs(session["id"], "failed,timeout")
+        return [t for t in runs if t["final"] and t["outcome"] in ("failed", "error")]
+
+    def flaky(self, last: int, min_flips: int, branch: Optional[str]) -> list[Json]:
+        raise NotFound("flaky is not available with --target browserstack; "
+                       "BrowserStack's dashboard marks flaky tests itself")  # fmt: skip
+
+    def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
+        raise NotFound("slow is not available with --target browserstack; "
+                       "use the local store (pytest --testreport=local,browserstack)")  # fmt: skip
+
+
+# -- CLI verbs for sharded pipelines: `browserstack start` / `browserstack finish BUILD_ID` --------
+def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    text = "BrowserStack builds for sharded CI: start one before the shards, finish it after"
+    parser = verbs.add_parser("browserstack", help=text, description=text)
+    sub = parser.add_subparsers(dest="browserstack_command", metavar="COMMAND", required=True)
+    start = sub.add_parser("start", help="start a build and print its id",
+                           description="start a build and print its id; shards join it "
+                           "with TESTREPORT_BROWSERSTACK_BUILD_ID")  # fmt: skip
+    start.add_argument(
+        "--export",
+        action="store_true",
+        help="print TESTREPORT_BROWSERSTACK_BUILD_ID=ID (for $GITHUB_ENV)",
+    )
+    start.set_defaults(run=_cmd_start)
+    finish = sub.add_parser(
+        "finish",
+        help="finish a build after every shard is done",
+        description="finish a build after every shard is done",
+    )
+    finish.add_argument("build_id", metavar="BUILD_ID")
+    finish.set_defaults(run=_cmd_finish)
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    from .. import __version__
+    from ..ci import detect_ci
+    from .browserstack import cli_target
+
+    target, settings = cli_target()
+    session = Session(
+        ci=detect_ci(os.environ, Path.cwd(), overrides=settings.overrides),
+        rootdir=str(Path.cwd()),
+        hostname=socket.gethostname(),
+        python_version=platform.python_version(),
+        pytest_version=pytest.__version__,
+        plugin_version=__version__,
+    )
+    try:
+        build = target.start_build(session)
+    finally:
+        target.release()
+    print(f"TESTREPORT_BROWSERSTACK_BUILD_ID={build}" if args.export else build)
+    return 0
+
+
+def _cmd_finish(args: argparse.Namespace) -> int:
+    from .browserstack import cli_target, now_iso
+
+    target, _ = cli_target()
+    try:
+        target.finish_build(args.build_id, now_iso())
+    finally:
+        target.release()
+    print(f"build {args.build_id} finished")
+    return 0
