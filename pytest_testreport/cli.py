@@ -68,6 +68,8 @@ def text_width(text: str) -> int:
 
 
 def _clean(value: Any) -> str:
+    if value is None:  # a field the target's API does not have
+        return "-"
     # A newline or tab inside a cell would break the table's alignment.
     return "".join(c if c.isprintable() else " " for c in str(value))
 
@@ -208,6 +210,16 @@ def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
     return _emit(args, sessions, lines)
 
 
+def _counts_line(session: dict[str, Any]) -> str:
+    if session["tests_count"] is None:  # e.g. Buildkite's runs API has no counts
+        return "  tests     - (not reported by this target)"
+    return (
+        f"  tests     {session['tests_count']}: {session['passed_count']} passed, "
+        f"{session['failed_count']} failed, {session['skipped_count']} skipped, "
+        f"{_plural(session['error_count'], 'error')}"
+    )
+
+
 def _session_header(session: dict[str, Any]) -> list[str]:
     status = session["status"]
     if session["error_message"]:
@@ -219,9 +231,7 @@ def _session_header(session: dict[str, Any]) -> list[str]:
         f"  branch    {session['branch'] or '-'}{revision}",
         f"  started   {_when(session['started_at'], True)} UTC"
         f"   duration {seconds(session['duration'])}",
-        f"  tests     {session['tests_count']}: {session['passed_count']} passed, "
-        f"{session['failed_count']} failed, {session['skipped_count']} skipped, "
-        f"{_plural(session['error_count'], 'error')}",
+        _counts_line(session),
     ]
     if session["ci_provider"] or session["run_url"]:
         ci = " ".join(x for x in (session["ci_provider"], session["run_url"]) if x)

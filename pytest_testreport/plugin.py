@@ -64,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "testreport_metadata(**pairs): metadata reported with the test"
     )
+    config.addinivalue_line(
+        "markers", "execution_tag(key, value): a Buildkite Test Engine execution tag"
+    )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: run tests, report nothing
         runner = Runner(attach=bool(workerinput.get(WORKER_ACTIVE)))

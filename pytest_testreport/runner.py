@@ -17,7 +17,7 @@ from .reports import EXTRA_ATTR
 # Markers that say how to run a test rather than what it is: not tags.
 RUN_MARKERS = frozenset(
     {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings",
-     "testreport_metadata", "tryfirst", "trylast"}
+     "testreport_metadata", "execution_tag", "tryfirst", "trylast"}
 )  # fmt: skip
 
 
@@ -27,6 +27,13 @@ def _markers(item: pytest.Item) -> tuple[list[str], list[tuple[str, str]]]:
     for marker in item.iter_markers():
         if marker.name == "testreport_metadata":
             metadata.extend((str(k), str(v)) for k, v in marker.kwargs.items())
+        elif marker.name == "execution_tag":  # Buildkite's collector: execution_tag(key, value)
+            args = [
+                *marker.args,
+                *(marker.kwargs[k] for k in ("key", "value") if k in marker.kwargs),
+            ]
+            if len(args) == 2:
+                metadata.append((f"execution_tag:{args[0]}", str(args[1])))
         elif marker.name not in RUN_MARKERS and marker.name not in tags:
             tags.append(marker.name)
     return tags, metadata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Optional
 
 import pytest
@@ -44,7 +45,12 @@ def resolve_failed(settings: Settings) -> FailedSelection:
 
     assert settings.failed_from is not None
     spec = settings.failed_from
-    _target, _, ref = spec.partition(":")
+    target, _, ref = spec.partition(":")
+    target = target.strip().lower()
+    if target != "local":  # each remote target's reader maps its failures back to node ids
+        module = importlib.import_module(f"pytest_testreport.targets.{target}_reader")
+        message, nodeids, *_ = module.failed_nodeids(settings, ref or None)
+        return FailedSelection(nodeids or None, message)
     path = settings.local_path
     if not path.exists():
         raise pytest.UsageError(
