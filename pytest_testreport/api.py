@@ -17,6 +17,7 @@ from .text import truncate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXTRA_ATTR = "testreport_extra"  # our data on a report; plain types so xdist can ship it
 MAX_STEP_TEXT = 1000
 MAX_STEP_FAILURE = 5000
 MAX_METADATA_VALUE = 2000

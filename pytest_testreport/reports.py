@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .api import EXTRA_ATTR
 from .model import (
     Failure,
     Outcome,
@@ -23,7 +24,6 @@ from .model import (
     truncate_lines,
 )
 
-EXTRA_ATTR = "testreport_extra"  # our data on a report; plain types so xdist can ship it
 MAX_TRACEBACK_LINES = 1000
 MAX_LINE_CHARS = 2000
 MAX_MESSAGE_CHARS = 2000

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from .api import recorder
-from .reports import EXTRA_ATTR
+from .api import EXTRA_ATTR, recorder
 
 # Markers that say how to run a test rather than what it is: not tags.
 RUN_MARKERS = frozenset(

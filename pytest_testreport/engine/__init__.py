@@ -1,16 +1,29 @@
-"""Delivery: background senders per target, retries, rate limits, deadline, spool and replay."""
+"""Delivery: background senders per target, retries, rate limits, deadline, spool and replay.
 
-from .engine import Engine, SenderState
-from .errors import AmbiguousError, DeliveryError, RejectedError, RetryableError, UnreachableError
-from .target import Target
+Importing a submodule (``engine.target``, ``engine.errors``) must stay cheap: target modules
+are imported on every pytest start-up to declare their options. So the package exports its
+names lazily.
+"""
 
-__all__ = [
-    "AmbiguousError",
-    "DeliveryError",
-    "Engine",
-    "RejectedError",
-    "RetryableError",
-    "SenderState",
-    "Target",
-    "UnreachableError",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Engine": "engine",
+    "SenderState": "engine",
+    "Target": "target",
+    "AmbiguousError": "errors",
+    "DeliveryError": "errors",
+    "RejectedError": "errors",
+    "RetryableError": "errors",
+    "UnreachableError": "errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 TARGET_NAMES = ("local", "buddy", "browserstack", "buildkite")
 REGISTRY: dict[str, str] = {
     "local": "pytest_testreport.targets.local:LocalTarget",
+    "buddy": "pytest_testreport.targets.buddy:BuddyTarget",
     "browserstack": "pytest_testreport.targets.browserstack:BrowserStackTarget",
     "buildkite": "pytest_testreport.targets.buildkite:BuildkiteTarget",
 }

@@ -18,7 +18,7 @@ from ..model import truncate
 if TYPE_CHECKING:
     from ..engine.http import HttpClient
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def clean_text(value: Any, limit: Optional[int] = None) -> str:

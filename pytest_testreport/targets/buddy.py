@@ -1,0 +1,417 @@
+"""The ``buddy`` target: Buddy.works Unit Tests sessions, with cases streamed while tests run.
+
+Flow: ``POST unit-tests/sessions`` (or join ``BUDDY_SESSION_ID``), cases in batches of at most
+100 through ``POST unit-tests/sessions/{id}/cases/batch`` (an upsert keyed by group, classname
+and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``buddy_junit.py``; the
+read side (``list/show/failed --target buddy``, ``--testreport-failed-from=buddy``):
+``buddy_reader.py``. API facts: ../shared/reference/buddy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
+
+import pytest
+
+from .. import __version__
+from ..ci import detect_ci
+from ..config import Option, Settings, parse_bool, settings_from_env
+from ..engine.errors import DeliveryError, RejectedError
+from ..engine.secrets import Secret
+from ..model import Session, TestResult
+from ..reading import NotFound
+from .buddy_junit import (
+    DEFAULT_DATA_LIMIT,
+    MAX_EARLIER,
+    MIN_DATA_LIMIT,
+    api_url,
+    attempt_summary,
+    case_payload,
+    close_status,
+    parse_api_url,
+    session_payload,
+)
+from .remote import HttpTarget, http_options, make_client, read_secret, token_option
+
+if TYPE_CHECKING:
+    from ..engine.http import HttpClient
+    from ..reading import Reader
+
+MAX_BATCH = 100  # what the official reporter proves; no maximum is documented
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a batch of huge failures is split further by size
+
+
+def parse_data_limit(value: str) -> int:
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValueError("expected a number of bytes") from None
+    if limit < MIN_DATA_LIMIT:
+        raise ValueError(f"expected at least {MIN_DATA_LIMIT} bytes")
+    return limit
+
+
+class SessionGone(RejectedError):
+    """The session cannot take cases (unknown or closed): stop sending and spool the rest."""
+
+    @property
+    def is_auth(self) -> bool:  # the engine goes spool-only on these; so must we here
+        return True
+
+
+def _token_source(settings: Settings) -> str:
+    if settings.values.get("buddy_ut_token"):
+        for name in ("TESTREPORT_BUDDY_UT_TOKEN", "BUDDY_UT_TOKEN"):
+            if settings.env.get(name):
+                return name
+        return "ini testreport_buddy_ut_token"
+    return f"the token file {settings.values.get('buddy_ut_token_file')}"
+
+
+def suite_client(settings: Settings) -> HttpClient:
+    """A client with the suite token (the reporter endpoints), or a usage error naming it."""
+    token = read_secret(settings, "buddy_ut_token", "buddy_ut_token_file")
+    if not token:
+        raise pytest.UsageError(
+            "testreport: the buddy target needs the suite token: set BUDDY_UT_TOKEN (the token "
+            "on the suite's setup screen in Buddy), or testreport_buddy_ut_token_file"
+        )
+    base = api_url(settings.values.get("buddy_api_url"), token.reveal())
+    hint = (
+        f"the Buddy suite token from {_token_source(settings)} was refused by {base}; check "
+        "that it is this suite's current token (its prefix also picks the region)"
+    )
+    headers: dict[str, Any] = {
+        "Authorization": Secret(f"Bearer {token.reveal()}"),
+        "User-Agent": f"pytest-testreport/{__version__}",
+    }
+    return make_client(settings, "buddy", base, headers, auth_hint=hint, pool_size=2)
+
+
+class BuddyTarget(HttpTarget):
+    """Streams final attempts as upserted cases; earlier attempts go into their ``data``."""
+
+    name = "buddy"
+    batch_size = MAX_BATCH
+    batch_age = 1.0
+    concurrency = 1  # in-order batches: a test's attempts reach the target in order
+    credentials = ("BUDDY_UT_TOKEN",)
+    options = (
+        token_option(
+            "buddy_ut_token", "Buddy suite token (its prefix picks the region)", ("BUDDY_UT_TOKEN",)
+        ),
+        Option("buddy_ut_token_file", "file holding the Buddy suite token", metavar="PATH"),
+        token_option(
+            "buddy_token",
+            "Buddy personal access token (UNIT_TEST_INFO; "
+            "UNIT_TEST_MANAGE for buddy open) for the CLI",
+            ("BUDDY_TOKEN",),
+        ),
+        Option(
+            "buddy_api_url",
+            "Buddy API URL, also BUDDY_API_URL (default: the token's region; "
+            "on-premises https://HOST/api)",
+            parse_api_url,
+            None,
+            "URL",
+            vendor_env=("BUDDY_API_URL",),
+        ),
+        Option("buddy_workspace", "Buddy workspace domain (for the CLI)", metavar="DOMAIN"),
+        Option("buddy_project", "Buddy project name (for the CLI)", metavar="NAME"),
+        Option("buddy_suite", "Buddy suite id as in the API's paths, e.g. MNbyVedg", metavar="ID"),
+        Option(
+            "buddy_session_id",
+            "join this Buddy session (also BUDDY_SESSION_ID) instead of creating one",
+            metavar="ID",
+            vendor_env=("BUDDY_SESSION_ID",),
+        ),
+        Option(
+            "buddy_close",
+            "close the joined session (BUDDY_SESSION_ID) at the end",
+            parse_bool,
+            False,
+            "BOOL",
+            flag_only=True,
+        ),
+        Option(
+            "buddy_data_limit",
+            f"bytes of a case's data fragment (default {DEFAULT_DATA_LIMIT})",
+            parse_data_limit,
+            DEFAULT_DATA_LIMIT,
+            "BYTES",
+        ),
+        *http_options("buddy"),
+    )
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        join: Optional[str] = None,
+        close_joined: bool = False,
+        data_limit: int = DEFAULT_DATA_LIMIT,
+        dry_run: bool = False,
+    ) -> None:
+        self.http = http
+        self.session_id: Optional[str] = join
+        self.joined = join is not None
+        self.close_joined = close_joined
+        self.data_limit = data_limit
+        self.dry_run = dry_run
+        self.html_url: Optional[str] = None
+        self.closed_view: dict[str, Any] = {}
+        # node id -> earlier attempts (by result uuid) waiting for the final attempt. Only
+        # retried tests are here, and only until their final attempt was delivered.
+        self._pending: dict[str, dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BuddyTarget:
+        values = settings.values
+        return cls(
+            suite_client(settings),
+            join=(values.get("buddy_session_id") or None),
+            close_joined=bool(values.get("buddy_close")),
+            data_limit=values.get("buddy_data_limit") or DEFAULT_DATA_LIMIT,
+            dry_run=bool(values.get("dry_run")),
+        )
+
+    @classmethod
+    def reader(cls, settings: Settings) -> Reader:
+        from .buddy_reader import BuddyReader
+
+        return BuddyReader.from_settings(settings)
+
+    @classmethod
+    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        text = "Buddy.works helpers: one session shared by several pytest runs (sharded CI)"
+        buddy = verbs.add_parser("buddy", help=text, description=text)
+        commands = buddy.add_subparsers(dest="buddy_command", metavar="COMMAND", required=True)
+        sub = commands.add_parser("open", help="create a session (with CI detection); print its id")
+        sub.add_argument("--export", action="store_true", help="print BUDDY_SESSION_ID=ID")
+        sub.set_defaults(run=_cmd_open)
+        for name, text in (
+            ("close", "close a session (after the last shard)"),
+            ("reopen", "reopen a closed session, e.g. before a late replay"),
+        ):
+            sub = commands.add_parser(name, help=text, description=text)
+            sub.add_argument("session", metavar="SESSION", help="the session id")
+            sub.set_defaults(run=_cmd_close if name == "close" else _cmd_reopen)
+
+    # -- the run ----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "html_url": self.html_url,
+            "joined": self.joined,
+            "close_joined": self.close_joined,
+        }
+
+    def resume(self, state: dict[str, Any], session: Session) -> None:
+        self.session_id = state.get("session_id") or self.session_id
+        self.html_url = state.get("html_url")
+        self.joined = bool(state.get("joined"))
+        self.close_joined = bool(state.get("close_joined")) or self.close_joined
+
+    def open_session(self, session: Session) -> None:
+        if self.joined:  # nothing to create; a wrong id shows up as a 404 on the first batch
+            return
+        # Not idempotent: a create that may have been processed is never repeated blindly.
+        try:
+            response = self.http.request(
+                "POST", "unit-tests/sessions", json=session_payload(session.ci), idempotent=False
+            )
+        except RejectedError as exc:
+            if exc.status != 404:
+                raise
+            hint = (
+                f"{self.http.base_url} does not look like the Buddy API; on-premises installs "
+                "serve it at https://HOST/api (set BUDDY_API_URL)"
+            )
+            raise RejectedError(404, exc.reason, exc.body, hint) from None
+        body = _json(response)
+        if not body.get("id"):
+            if not self.dry_run:
+                raise DeliveryError("Buddy created a session but its answer has no id")
+            body["id"] = "dry-run"
+        self.session_id = str(body["id"])
+        self.html_url = body.get("html_url")
+
+    def send_batch(
+        self, session: Session, results: list[TestResult], progress: dict[str, Any]
+    ) -> None:
+        # ``progress`` survives spooling: it keeps each final attempt's earlier attempts (which
+        # only this process saw) and how many cases of the batch were already confirmed.
+        earlier_by_final: dict[str, list[dict[str, Any]]] = progress.setdefault("earlier", {})
+        cases, finals = [], []
+        for result in results:
+            if not result.final:  # sent once, inside its final attempt's data
+                attempts = self._pending.setdefault(result.nodeid, {})
+                attempts[result.uuid] = attempt_summary(result)
+                if len(attempts) > MAX_EARLIER:
+                    attempts.pop(next(iter(attempts)))
+                continue
+            earlier = earlier_by_final.get(result.uuid)
+            if earlier is None:
+                pending = self._pending.get(result.nodeid, {})
+                earlier = sorted(pending.values(), key=lambda a: a["attempt"])
+                if earlier:
+                    earlier_by_final[result.uuid] = earlier
+            cases.append(case_payload(result, earlier, self.data_limit))
+            finals.append(result.nodeid)
+        sent = int(progress.get("sent", 0))
+        for start, end in _chunks(cases, sent):
+            self._call("POST", "cases/batch", {"cases": cases[start:end]})
+            progress["sent"] = end
+        for nodeid in finals:
+            self._pending.pop(nodeid, None)
+
+    def close_session(self, session: Session) -> None:
+        if self.joined and not self.close_joined:
+            return  # a shared session: the pipeline's last step closes it (buddy close)
+        self.closed_view = _json(self._call("POST", "close", {"status": close_status(session)}))
+        self.html_url = self.closed_view.get("html_url") or self.html_url
+
+    def _call(self, method: str, suffix: str, payload: Any) -> Any:
+        path = f"unit-tests/sessions/{quote(str(self.session_id), safe='')}/{suffix}"
+        try:
+            return self.http.request(method, path, json=payload)
+        except RejectedError as exc:
+            if exc.status == 404:
+                where = (
+                    f"BUDDY_SESSION_ID={self.session_id}: this session does not exist in "
+                    "the suite of the token (create one with pytest-testreport buddy open)"
+                    if self.joined
+                    else f"session {self.session_id} no longer exists"
+                )
+                raise SessionGone(404, exc.reason, "", where) from None
+            if exc.status in (400, 409) and "closed" in exc.body.lower():
+                raise SessionGone(
+                    exc.status,
+                    exc.reason,
+                    exc.body,
+                    "the session is closed; "
+                    f"pytest-testreport buddy reopen {self.session_id} then "
+                    "pytest-testreport replay",
+                ) from None
+            raise
+
+    def summary(self, session: Session) -> str:
+        if self.joined and not self.close_joined:
+            return (
+                f"joined session {self.session_id} — {session.summary()} — left open for "
+                f"pytest-testreport buddy close {self.session_id}"
+            )
+        status = self.closed_view.get("status")  # Buddy's own verdict, e.g. SUCCESSFUL
+        shown = f"{self.session_id} {status}" if status else self.session_id
+        return f"session {shown} — {session.summary()}"
+
+    def link(self) -> Optional[str]:
+        return self.html_url
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _chunks(cases: list[dict[str, Any]], start: int) -> list[tuple[int, int]]:
+    """Request-sized slices from ``start``: at most MAX_BATCH cases and ~MAX_REQUEST_BYTES."""
+    spans, begin, size = [], start, 0
+    for index in range(start, len(cases)):
+        weight = len(cases[index]["data"]) * 2 + 512
+        if index > begin and (index - begin >= MAX_BATCH or size + weight > MAX_REQUEST_BYTES):
+            spans.append((begin, index))
+            begin, size = index, 0
+        size += weight
+    if begin < len(cases):
+        spans.append((begin, len(cases)))
+    return spans
+
+
+# -- CLI verbs: buddy open / close / reopen -----------------------------------------------------
+
+
+def _workspace_path(settings: Settings) -> Optional[str]:
+    values = settings.values
+    names = [values.get(f"buddy_{key}") for key in ("workspace", "project", "suite")]
+    if not all(names):
+        return None
+    ws, project, suite = (quote(str(n), safe="") for n in names)
+    return f"workspaces/{ws}/projects/{project}/unit-tests/suites/{suite}"
+
+
+def cli_client(settings: Settings) -> tuple[HttpClient, str]:
+    """The suite token's client and path prefix, else the PAT's (workspace path)."""
+    if read_secret(settings, "buddy_ut_token", "buddy_ut_token_file"):
+        return suite_client(settings), "unit-tests"
+    from .buddy_reader import pat_client
+
+    base = _workspace_path(settings)
+    if base is None or not settings.values.get("buddy_token"):
+        raise pytest.UsageError(
+            "testreport: set BUDDY_UT_TOKEN (the suite token), or BUDDY_TOKEN with "
+            "TESTREPORT_BUDDY_WORKSPACE, TESTREPORT_BUDDY_PROJECT and TESTREPORT_BUDDY_SUITE"
+        )
+    return pat_client(settings), base
+
+
+def _settings() -> Settings:
+    return settings_from_env(os.environ, Path.cwd())
+
+
+def _cmd_open(args: argparse.Namespace) -> int:
+    settings = _settings()
+    client, base = cli_client(settings)
+    ci = detect_ci(settings.env, Path.cwd(), overrides=settings.overrides)
+    try:
+        response = client.request(
+            "POST", f"{base}/sessions", json=session_payload(ci), idempotent=False
+        )
+    finally:
+        client.close()
+    body = _json(response)
+    if not body.get("id"):
+        raise DeliveryError("Buddy created a session but its answer has no id")
+    print(f"BUDDY_SESSION_ID={body['id']}" if args.export else body["id"])
+    print(f"buddy session {body['id']} opened: {body.get('html_url') or '-'}", file=sys.stderr)
+    return 0
+
+
+def _session_command(args: argparse.Namespace, action: str) -> int:
+    settings = _settings()
+    client, base = cli_client(settings)
+    path = f"{base}/sessions/{quote(args.session, safe='')}/{action}"
+    try:
+        body = _json(client.request("POST", path))
+    except RejectedError as exc:
+        if exc.status == 404:
+            raise NotFound(f"no Buddy session {args.session!r} in this suite") from None
+        raise
+    finally:
+        client.close()
+    counts = ", ".join(
+        f"{body.get(k, 0)} {k.split('_')[0]}"
+        for k in ("tests_count", "failed_count", "skipped_count", "error_count")
+    )
+    done = {"close": "closed", "reopen": "reopened"}[action]
+    print(
+        f"buddy session {args.session} {done}: {body.get('status') or '-'} ({counts}) "
+        f"{body.get('html_url') or ''}".rstrip()
+    )
+    return 0
+
+
+def _cmd_close(args: argparse.Namespace) -> int:
+    return _session_command(args, "close")
+
+
+def _cmd_reopen(args: argparse.Namespace) -> int:
+    return _session_command(args, "reopen")
