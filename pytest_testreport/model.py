@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import enum
 import functools
+import itertools
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -37,13 +38,16 @@ __all__ = [
     "utcnow",
 ]
 
-_random = random.Random()  # ids need to be unique, not secret
 M = TypeVar("M", bound="_Model")
+# Result ids must be unique and stable, not secret: a random UUIDv4-shaped prefix per process
+# and a counter in the last 48 bits cost a fraction of uuid4() on the test's thread.
+_PREFIX = str(uuid.UUID(int=random.getrandbits(128), version=4))[:24]
+_counter = itertools.count(random.getrandbits(40))
 
 
 def new_id() -> str:
-    """A random (version 4) UUID, without a system call per id."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A UUID (v4 layout): random per process, then counted; unique within and across runs."""
+    return f"{_PREFIX}{next(_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 def utcnow() -> datetime:

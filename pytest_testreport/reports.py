@@ -208,11 +208,15 @@ class ResultAssembler:
         if pending.rerun or attempt > 1:
             self._attempts[pending.nodeid] = attempt
         path, lineno, _domain = pending.location
-        parts = pending.nodeid.split("::")
+        parts = split_nodeid(pending.nodeid)
         keep_output = self._capture == "all" or (
             self._capture == "failed" and outcome in (Outcome.FAILED, Outcome.ERROR)
         )
-        sections = pending.sections if keep_output else []
+        stdout = stderr = log = ""
+        if keep_output and pending.sections:
+            stdout = _section_text(pending.sections, "stdout")
+            stderr = _section_text(pending.sections, "stderr")
+            log = _section_text(pending.sections, "log")
         kind = (
             ResultKind.CRASH
             if failure is not None and failure.phase == "crash"
@@ -232,9 +236,9 @@ class ResultAssembler:
             duration=sum(pending.durations.values()),
             started_at=from_epoch(pending.started),
             finished_at=from_epoch(max(pending.stopped, pending.started)),
-            stdout=_section_text(sections, "stdout"),
-            stderr=_section_text(sections, "stderr"),
-            log=_section_text(sections, "log"),
+            stdout=stdout,
+            stderr=stderr,
+            log=log,
             steps=[_step(s) for s in pending.steps],
             metadata=pending.metadata,
             tags=pending.tags,
@@ -269,6 +273,14 @@ class ResultAssembler:
     def unfinished(self) -> list[str]:
         """Node ids of tests that started but never finished (for an interrupted run)."""
         return list(self._open)
+
+
+def split_nodeid(nodeid: str) -> list[str]:
+    """``path::Class::test[param]`` -> its parts; ``::`` inside a parameter id is not a split."""
+    base, bracket, params = nodeid.partition("[")
+    parts = base.split("::")
+    parts[-1] += bracket + params
+    return parts
 
 
 def _section_text(sections: list[tuple[str, str]], kind: str) -> str:

@@ -375,3 +375,27 @@ def test_nothing_reported_when_only_looking(pytester: pytest.Pytester) -> None:
     for args in (["--collect-only"], ["--setup-plan"], ["--fixtures"], ["--markers"]):
         pytester.runpytest("--testreport", *args)
         assert not (pytester.path / ".testreport").exists(), args
+
+
+def test_parameter_ids_with_separators_keep_their_scope(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_sep="""
+        import pytest
+
+        class TestBox:
+            @pytest.mark.parametrize("v", ["a::b", "c/d"], ids=["a::b", "c/d"])
+            def test_v(self, v):
+                pass
+        """
+    )
+    pytester.runpytest("--testreport")
+    tests = by_nodeid(latest(pytester))
+    test = tests["test_sep.py::TestBox::test_v[a::b]"]
+    assert (test["name"], test["path"]) == ("test_v[a::b]", "test_sep.py")
+    import sqlite3
+
+    store = pytester.path / ".testreport" / "results.sqlite"
+    scopes = sqlite3.connect(store).execute(
+        "SELECT scopes FROM results WHERE name = 'test_v[a::b]'"
+    ).fetchone()[0]
+    assert scopes == '["test_sep.py", "TestBox"]'
