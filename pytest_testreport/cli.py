@@ -19,9 +19,9 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from .config import settings_from_env
+from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
-from .engine.replay import SpoolNotFound, find_spool, replay
+from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
 from .reading import LATEST, NotFound, Reader, parse_time
 from .targets import available, target_class
 from .targets.local import StoreError
@@ -321,8 +321,18 @@ def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
     return _emit(args, found, lines)
 
 
+def _ini_spool(cwd: Path) -> Optional[str]:
+    """``testreport_spool_dir`` from the nearest project ini file, as a path from there."""
+    for directory in (cwd, *cwd.parents):
+        value = read_ini(directory).get("testreport_spool_dir")
+        if value:
+            return str(directory / Path(value).expanduser())
+    return None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    spool = find_spool(Path.cwd(), args.spool, os.environ)
+    explicit = args.spool or (None if os.environ.get(SPOOL_ENV) else _ini_spool(Path.cwd()))
+    spool = find_spool(Path.cwd(), explicit, os.environ)
     # The spool lives in <rootdir>/.testreport/spool: relative options resolve against rootdir.
     settings = settings_from_env(os.environ, spool.parent.parent)
     wanted = args.replay_target or (args.target if args.target != "local" else None)

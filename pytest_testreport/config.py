@@ -333,9 +333,10 @@ def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None
     failed_from = values["failed_from"] or None
     if failed_from is not None:
         target = failed_from.split(":", 1)[0].strip().lower()
-        if target not in registry.available():
+        able = registry.rerunnable()
+        if target not in able:
             raise pytest.UsageError(
                 f"testreport: --testreport-failed-from={failed_from}: target must be one of "
-                f"{', '.join(registry.available())}"
+                f"{', '.join(able)}"
             )
     return Settings(targets=targets, rootdir=Path(config.rootpath), values=values, env=env)

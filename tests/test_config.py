@@ -91,6 +91,7 @@ def test_precedence_cli_over_env_over_ini(suite: pytest.Pytester, monkeypatch) -
         (["--testreport"], {"TESTREPORT_CAPTURE": "everything"},
          "invalid value 'everything' for TESTREPORT_CAPTURE: expected one of failed, all, none"),
         (["--testreport-failed-from=jenkins"], {}, "--testreport-failed-from=jenkins"),
+        (["--testreport-failed-from=browserstack"], {}, "target must be one of local, buddy,"),
     ],
 )  # fmt: skip
 def test_misconfiguration_is_a_usage_error(

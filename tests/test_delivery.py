@@ -82,3 +82,18 @@ def test_sigterm_closes_the_session_then_dies_of_the_signal(pytester: pytest.Pyt
     assert session["status"] == "error"
     assert session["error_message"].startswith("terminated: SIGTERM")
     assert set(by_nodeid(session)) == {"test_term.py::test_first"}
+
+
+def test_replay_finds_the_spool_dir_named_in_the_ini_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\ntestreport_spool_dir = custom-spool\n")
+    pytester.makepyfile(test_ini="def test_ok(): pass\n")
+    pytester.runpytest_subprocess(*_block_store(pytester)).assert_outcomes(passed=1)
+    assert list((pytester.path / "custom-spool").glob("local-*.jsonl"))
+    (pytester.path / "blocker").unlink()
+    (pytester.path / "sub").mkdir()
+    monkeypatch.chdir(pytester.path / "sub")  # found from a subdirectory too
+    monkeypatch.setenv("TESTREPORT_LOCAL_PATH", str(pytester.path / "blocker" / "results.sqlite"))
+    assert cli_main(["replay"]) == 0
+    assert not list((pytester.path / "custom-spool").glob("*.jsonl"))

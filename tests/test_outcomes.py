@@ -395,7 +395,9 @@ def test_parameter_ids_with_separators_keep_their_scope(pytester: pytest.Pyteste
     import sqlite3
 
     store = pytester.path / ".testreport" / "results.sqlite"
-    scopes = sqlite3.connect(store).execute(
-        "SELECT scopes FROM results WHERE name = 'test_v[a::b]'"
-    ).fetchone()[0]
+    scopes = (
+        sqlite3.connect(store)
+        .execute("SELECT scopes FROM results WHERE name = 'test_v[a::b]'")
+        .fetchone()[0]
+    )
     assert scopes == '["test_sep.py", "TestBox"]'

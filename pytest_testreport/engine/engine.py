@@ -27,7 +27,7 @@ from .target import Target
 
 log = logging.getLogger("pytest_testreport")
 
-MAX_BACKLOG = 20_000  # queued results beyond this are spooled instead of waiting in memory
+MAX_BACKLOG = 5_000  # queued results beyond this are spooled instead of waiting in memory
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
 DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
 POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch

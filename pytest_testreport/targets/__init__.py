@@ -27,6 +27,22 @@ def available() -> tuple[str, ...]:
     return tuple(name for name in TARGET_NAMES if name in REGISTRY)
 
 
+def rerunnable() -> tuple[str, ...]:
+    """Targets that can name the tests that failed (``--testreport-failed-from``)."""
+    found = []
+    for name in available():
+        if name == "local":
+            found.append(name)
+            continue
+        try:
+            reader = importlib.import_module(f"{__name__}.{name}_reader")
+        except ImportError:
+            continue
+        if hasattr(reader, "failed_nodeids"):
+            found.append(name)
+    return tuple(found)
+
+
 def target_class(name: str) -> type[Target]:
     module, _, attr = REGISTRY[name].partition(":")
     return getattr(importlib.import_module(module), attr)
