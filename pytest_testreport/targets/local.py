@@ -160,6 +160,12 @@ def migrate(conn: sqlite3.Connection, target_version: int = SCHEMA_VERSION) -> N
             raise
 
 
+_INSERT_RESULT = (
+    "INSERT INTO results (session_id, uuid, nodeid, path, line, scopes, name, kind, outcome,"
+    " reason, failure_message, failure_phase, failure_traceback, durations, duration,"
+    " started_at, finished_at, stdout, stderr, log, attempt, final, worker)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _COUNT_COLUMNS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 
@@ -222,8 +228,12 @@ class LocalTarget(Target):
         conn = self._require_conn()
         conn.execute("BEGIN")
         try:
-            # Count only rows that are new, so a replayed batch cannot count twice.
-            counts = _batch_counts([r for r in results if self._insert_result(conn, r)])
+            # A replayed batch may hold rows stored before: skip them, and count only new ones.
+            known = self._stored(conn, [r.uuid for r in results])
+            fresh = list({r.uuid: r for r in results if r.uuid not in known}.values())
+            conn.executemany(_INSERT_RESULT, [self._row(r) for r in fresh])
+            self._insert_children(conn, [r for r in fresh if r.steps or r.metadata or r.tags])
+            counts = _batch_counts(fresh)
             conn.execute(
                 "UPDATE sessions SET "
                 + ", ".join(f"{c} = {c} + ?" for c in _COUNT_COLUMNS)
@@ -267,67 +277,68 @@ class LocalTarget(Target):
             raise StoreError("the local session was not opened")
         return self._conn
 
-    def _insert_result(self, conn: sqlite3.Connection, result: TestResult) -> bool:
+    @staticmethod
+    def _stored(conn: sqlite3.Connection, uuids: list[str]) -> set[str]:
+        marks = ",".join("?" * len(uuids))
+        rows = conn.execute(f"SELECT uuid FROM results WHERE uuid IN ({marks})", uuids)
+        return {row[0] for row in rows}
+
+    def _row(self, result: TestResult) -> tuple[Any, ...]:
         failure = result.failure
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO results (session_id, uuid, nodeid, path, line, scopes, name,"
-            " kind, outcome, reason, failure_message, failure_phase, failure_traceback,"
-            " durations, duration, started_at, finished_at, stdout, stderr, log, attempt, final,"
-            " worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.session_id,
-                result.uuid,
-                result.nodeid,
-                result.path,
-                result.line,
-                json.dumps(result.scopes),
-                result.name,
-                result.kind.value,
-                result.outcome.value,
-                result.reason,
-                failure.message if failure else None,
-                failure.phase if failure else None,
-                "\n".join(failure.traceback) if failure else None,
-                json.dumps(result.durations),
-                result.duration,
-                iso(result.started_at),
-                iso(result.finished_at),
-                result.stdout,
-                result.stderr,
-                result.log,
-                result.attempt,
-                int(result.final),
-                result.worker,
-            ),
+        return (
+            self.session_id,
+            result.uuid,
+            result.nodeid,
+            result.path,
+            result.line,
+            json.dumps(result.scopes),
+            result.name,
+            result.kind.value,
+            result.outcome.value,
+            result.reason,
+            failure.message if failure else None,
+            failure.phase if failure else None,
+            "\n".join(failure.traceback) if failure else None,
+            json.dumps(result.durations),
+            result.duration,
+            iso(result.started_at),
+            iso(result.finished_at),
+            result.stdout,
+            result.stderr,
+            result.log,
+            result.attempt,
+            int(result.final),
+            result.worker,
         )
-        if not cursor.rowcount:  # already stored (a replay): nothing else to add
-            return False
-        result_id = cursor.lastrowid
+
+    @staticmethod
+    def _insert_children(conn: sqlite3.Connection, results: list[TestResult]) -> None:
+        """Steps, metadata and tags of the results that have any (most have none)."""
+        if not results:
+            return
+        marks = ",".join("?" * len(results))
+        ids = dict(
+            conn.execute(
+                f"SELECT uuid, id FROM results WHERE uuid IN ({marks})", [r.uuid for r in results]
+            )
+        )
+        steps, metadata, tags = [], [], []
+        for result in results:
+            rid = ids[result.uuid]
+            ordered = sorted(result.steps, key=lambda s: s.started_at)
+            steps += [
+                (rid, i, s.id, s.parent_id, s.keyword, s.text, iso(s.started_at),
+                 iso(s.finished_at), s.result, s.failure)
+                for i, s in enumerate(ordered)
+            ]  # fmt: skip
+            metadata += [(rid, i, k, v) for i, (k, v) in enumerate(result.metadata)]
+            tags += [(rid, tag) for tag in result.tags]
         conn.executemany(
             "INSERT INTO steps (result_id, position, uuid, parent_uuid, keyword, text,"
             " started_at, finished_at, result, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    result_id,
-                    position,
-                    s.id,
-                    s.parent_id,
-                    s.keyword,
-                    s.text,
-                    iso(s.started_at),
-                    iso(s.finished_at),
-                    s.result,
-                    s.failure,
-                )
-                for position, s in enumerate(sorted(result.steps, key=lambda s: s.started_at))
-            ],
+            steps,
         )
         conn.executemany(
-            "INSERT INTO metadata (result_id, position, key, value) VALUES (?, ?, ?, ?)",
-            [(result_id, i, k, v) for i, (k, v) in enumerate(result.metadata)],
+            "INSERT INTO metadata (result_id, position, key, value) VALUES (?, ?, ?, ?)", metadata
         )
-        conn.executemany(
-            "INSERT INTO tags (result_id, tag) VALUES (?, ?)",
-            [(result_id, tag) for tag in result.tags],
-        )
-        return True
+        conn.executemany("INSERT INTO tags (result_id, tag) VALUES (?, ?)", tags)

@@ -1,0 +1,310 @@
+"""Overhead benchmark: bare pytest vs pytest-testreport on each target, side by side.
+
+    python bench/overhead.py                      # 2,000 tests, 3 alternating rounds, 30 ms latency
+    python bench/overhead.py --tests 500 --rounds 1 --big 0      # a quick look
+    python bench/overhead.py --big 100000         # plus peak RSS of a 100,000-test run
+
+Remote targets report to the fake services of the test suite (tests/fakes) on 127.0.0.1, each
+answer delayed by ``--latency``. BrowserStack's published budget (1,600 requests per 5 minutes)
+cannot carry 2,000 tests (two requests each) in a run's time, so the benchmark lifts the client
+budget (``--browserstack-rate``) to measure the plugin rather than the budget.
+For every configuration it prints the median wall time, the
+ratio to bare pytest, the CPU time the plugin adds per test in the pytest process, results
+delivered vs expected, and the time from the end of the last test to process exit.
+Run it from the repository root with the project installed (``pip install -e ".[test]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pytest_testreport.targets import available  # noqa: E402
+
+EXTRA_ENV: dict[str, str] = {}
+
+CONFTEST = """
+import time
+_last = [0.0]
+
+def pytest_runtest_logfinish(nodeid, location):
+    _last[0] = time.time()
+
+def pytest_sessionfinish(session):
+    # Runs before the plugin's own (trylast) sessionfinish: the last test is over by now.
+    with open("last_test_end.txt", "w") as f:
+        f.write(repr(_last[0]))
+"""
+
+
+def write_suite(directory: Path, tests: int, seed: int = 7) -> int:
+    """A realistic mix: mostly trivial tests, some sleeping a few ms, a few failing, some steps."""
+    rng = random.Random(seed)
+    per_file = 100
+    for start in range(0, tests, per_file):
+        lines = ["import time", "from pytest_testreport import step, metadata", ""]
+        for i in range(start, min(start + per_file, tests)):
+            kind = rng.random()
+            lines.append(f"def test_{i:06d}():")
+            if kind < 0.25:
+                lines.append(f"    time.sleep({rng.uniform(0.002, 0.005):.4f})")
+            if 0.25 <= kind < 0.35:
+                lines += ['    with step("arrange", keyword="Given"):', f"        x = {i}",
+                          '    with step("act", keyword="When"):', "        x += 1",
+                          '    metadata("ticket", "BENCH-1")']  # fmt: skip
+            lines.append("    assert False, 'intentional'" if kind > 0.97 else "    pass")
+            lines.append("")
+        (directory / f"test_bench_{start // per_file:04d}.py").write_text("\n".join(lines))
+    (directory / "conftest.py").write_text(CONFTEST)
+    return tests
+
+
+def write_big_suite(directory: Path, tests: int) -> int:
+    (directory / "test_big.py").write_text(
+        f"import pytest\n\n@pytest.mark.parametrize('i', range({tests}))\ndef test_big(i):\n"
+        "    pass\n"
+    )
+    (directory / "conftest.py").write_text(CONFTEST)
+    return tests
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    max_rss_kb: int
+    tail: float  # last test end -> process exit
+    delivered: int
+
+
+@dataclass
+class Config:
+    name: str
+    args: list[str]
+    start: Callable[[float], dict[str, str]] = lambda latency: {}
+    count: Callable[[Path], int] = lambda cwd: -1
+    stop: Callable[[], None] = lambda: None
+    runs: list[Run] = field(default_factory=list)
+
+
+def _local_count(cwd: Path) -> int:
+    path = cwd / ".testreport" / "results.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT count(*) FROM results WHERE session_id = "
+                           "(SELECT max(id) FROM sessions)").fetchone()  # fmt: skip
+    return int(row[0])
+
+
+class _Fakes:
+    """Starts the fake services once per configuration that needs them."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, Any] = {}
+
+    def start(self, target: str, latency: float) -> dict[str, str]:
+        from tests.fakes import FakeBrowserStack, FakeBuddy, FakeBuildkite
+        from tests.fakes.plugin import (
+            BROWSERSTACK_ACCESS_KEY,
+            BROWSERSTACK_USERNAME,
+            BUDDY_PAT,
+            BUDDY_TOKEN,
+            BUILDKITE_API_TOKEN,
+            BUILDKITE_TOKEN,  # fmt: skip
+        )
+
+        makers = {
+            "buddy": lambda: FakeBuddy(BUDDY_TOKEN, pat=BUDDY_PAT),
+            "browserstack": lambda: FakeBrowserStack(
+                BROWSERSTACK_USERNAME, BROWSERSTACK_ACCESS_KEY, rate_limit=None
+            ),
+            "buildkite": lambda: FakeBuildkite(BUILDKITE_TOKEN, BUILDKITE_API_TOKEN),
+        }
+        fake = makers[target]()
+        fake.latency(latency)
+        self.running[target] = fake
+        return dict(fake.env())
+
+    def count(self, target: str) -> int:
+        fake = self.running[target]
+        if target == "buddy":
+            return sum(len(s.cases) for s in fake.sessions.values())
+        if target == "browserstack":
+            return sum(
+                1 for b in fake.builds.values() for t in b.tests.values() if t.finish is not None
+            )
+        return len({e.execution_id for e in fake.executions})
+
+    def stop(self) -> None:
+        for fake in self.running.values():
+            fake.stop()
+        self.running.clear()
+
+
+def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
+    out = [Config("bare", ["-p", "no:testreport"])]
+    for target in targets:
+        if target == "local":
+            out.append(Config("local", ["--testreport=local"], count=_local_count))
+            continue
+        out.append(
+            Config(
+                target,
+                [f"--testreport={target}"],
+                start=lambda lat, t=target: fakes.start(t, lat),
+                count=lambda cwd, t=target: fakes.count(t),
+                stop=fakes.stop,
+            )
+        )
+    if len(targets) > 1:
+        remote = [t for t in targets if t != "local"]
+
+        def start_all(latency: float) -> dict[str, str]:
+            env: dict[str, str] = {}
+            for t in remote:
+                env.update(fakes.start(t, latency))
+            return env
+
+        out.append(
+            Config(
+                "all",
+                [f"--testreport={','.join(targets)}"],
+                start=start_all,
+                count=lambda cwd: min([_local_count(cwd)] + [fakes.count(t) for t in remote]),
+                stop=fakes.stop,
+            )
+        )
+    return out
+
+
+def run_pytest(cwd: Path, args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall time, CPU time and peak RSS (KiB) of one pytest process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"pytest {' '.join(args)} exited {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+@contextmanager
+def fresh_dir(suite: Path) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="testreport-bench-") as tmp:
+        cwd = Path(tmp)
+        for path in suite.iterdir():
+            (cwd / path.name).write_bytes(path.read_bytes())
+        yield cwd
+
+
+def measure(config: Config, suite: Path, latency: float) -> Run:
+    ours = ("TESTREPORT", "BUDDY_", "BROWSERSTACK_", "BUILDKITE_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env.update(config.start(latency))
+    env.update(EXTRA_ENV)
+    env["PYTHONPATH"] = str(ROOT)
+    try:
+        with fresh_dir(suite) as cwd:
+            wall, cpu, rss = run_pytest(cwd, config.args, env)
+            exited = time.time()
+            tail = exited - float((cwd / "last_test_end.txt").read_text())
+            delivered = config.count(cwd)
+    finally:
+        config.stop()
+    return Run(wall, cpu, rss, tail, delivered)
+
+
+def report(all_configs: list[Config], tests: int) -> None:
+    bare = all_configs[0]
+    bare_wall = statistics.median(r.wall for r in bare.runs)
+    bare_cpu = statistics.median(r.cpu for r in bare.runs)
+    print(f"\n{'config':<14}{'wall (median)':>14}{'ratio':>8}{'cpu/test +':>13}"
+          f"{'delivered':>14}{'last test->exit':>17}")  # fmt: skip
+    for config in all_configs:
+        wall = statistics.median(r.wall for r in config.runs)
+        cpu = statistics.median(r.cpu for r in config.runs)
+        tail = statistics.median(r.tail for r in config.runs)
+        added = (cpu - bare_cpu) / tests * 1e6
+        delivered = (
+            "-" if config.name == "bare" else f"{min(r.delivered for r in config.runs)}/{tests}"
+        )
+        print(f"{config.name:<14}{wall:>13.2f}s{wall / bare_wall:>8.3f}{added:>10.0f} us"
+              f"{delivered:>14}{tail:>16.2f}s")  # fmt: skip
+
+
+def big_run(tests: int, targets: list[str], latency: float) -> None:
+    fakes = _Fakes()
+    chosen = [c for c in configs(fakes, targets) if c.name in ("bare", "local", "all")]
+    print(f"  (targets: {', '.join(targets)})")
+    with tempfile.TemporaryDirectory(prefix="testreport-big-") as tmp:
+        suite = Path(tmp)
+        write_big_suite(suite, tests)
+        print(f"\n{tests:,} trivial tests, once each:")
+        rss = {}
+        for config in chosen:
+            run = measure(config, suite, latency)
+            rss[config.name] = run.max_rss_kb
+            delivered = "" if config.name == "bare" else f", delivered {run.delivered:,}/{tests:,}"
+            growth = (run.max_rss_kb - rss["bare"]) / 1024
+            peak = run.max_rss_kb / 1024
+            print(f"  {config.name:<8} wall {run.wall:7.1f}s  peak RSS {peak:7.1f} MB"
+                  f"  (+{growth:5.1f} MB){delivered}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.030, help="seconds per request")
+    parser.add_argument("--targets", default=",".join(available()))
+    parser.add_argument("--big", type=int, default=100_000, help="0 to skip the big run")
+    parser.add_argument(
+        "--big-targets",
+        default="local,buddy,buildkite",
+        help="targets of the big run (BrowserStack sends one request per event)",
+    )
+    parser.add_argument("--browserstack-rate", default="100000/60",
+                        help="client budget for BrowserStack in this benchmark")  # fmt: skip
+    args = parser.parse_args()
+    EXTRA_ENV["TESTREPORT_BROWSERSTACK_RATE_LIMIT"] = args.browserstack_rate
+    targets = [t for t in args.targets.split(",") if t]
+    fakes = _Fakes()
+    all_configs = configs(fakes, targets)
+    with tempfile.TemporaryDirectory(prefix="testreport-suite-") as tmp:
+        suite = Path(tmp)
+        tests = write_suite(suite, args.tests)
+        print(f"{tests:,} tests, {args.rounds} rounds, {args.latency * 1000:.0f} ms latency, "
+              f"targets: {', '.join(targets)}")  # fmt: skip
+        for round_number in range(args.rounds):
+            order = all_configs if round_number % 2 == 0 else list(reversed(all_configs))
+            for config in order:
+                config.runs.append(measure(config, suite, args.latency))
+            print(f"  round {round_number + 1} done")
+        report(all_configs, tests)
+    if args.big:
+        big_targets = [t for t in args.big_targets.split(",") if t in available()]
+        big_run(args.big, big_targets, args.latency)
+
+
+if __name__ == "__main__":
+    main()
