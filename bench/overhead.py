@@ -3,6 +3,8 @@
     python bench/overhead.py                      # 2,000 tests, 3 alternating rounds, 30 ms latency
     python bench/overhead.py --tests 500 --rounds 1 --big 0      # a quick look
     python bench/overhead.py --big 100000         # plus peak RSS of a 100,000-test run
+    python bench/overhead.py --official-buildkite /path/to/venv/bin/python
+        # also the official buildkite-test-collector, installed in that interpreter only
 
 Remote targets report to the fake services of the test suite (tests/fakes) on 127.0.0.1, each
 answer delayed by ``--latency``. BrowserStack's published budget (1,600 requests per 5 minutes)
@@ -99,6 +101,7 @@ class Config:
     start: Callable[[float], dict[str, str]] = lambda latency: {}
     count: Callable[[Path], int] = lambda cwd: -1
     stop: Callable[[], None] = lambda: None
+    python: str = sys.executable
     runs: list[Run] = field(default_factory=list)
 
 
@@ -157,6 +160,22 @@ class _Fakes:
         self.running.clear()
 
 
+def official_buildkite(fakes: _Fakes, python: str) -> Config:
+    """Buildkite's own collector (plugin ``buildkite-test-collector``) in another interpreter.
+
+    Ours is kept out (``-p no:testreport``); the suite still imports our author API from the
+    repository, which then does nothing (as in the bare run).
+    """
+
+    def start(latency: float) -> dict[str, str]:
+        env = fakes.start("buildkite", latency)
+        return {k: v for k, v in env.items() if k.startswith("BUILDKITE_ANALYTICS_")}
+
+    return Config("bk-official", ["-p", "no:testreport"], start=start,
+                  count=lambda cwd: fakes.count("buildkite"), stop=fakes.stop,
+                  python=python)  # fmt: skip
+
+
 def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
     out = [Config("bare", ["-p", "no:testreport"])]
     for target in targets:
@@ -193,11 +212,12 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
     return out
 
 
-def run_pytest(cwd: Path, args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+def run_pytest(cwd: Path, args: list[str], env: dict[str, str],
+               python: str = sys.executable) -> tuple[float, float, int]:  # fmt: skip
     """Wall time, CPU time and peak RSS (KiB) of one pytest process."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
@@ -225,7 +245,7 @@ def measure(config: Config, suite: Path, latency: float) -> Run:
     env["PYTHONPATH"] = str(ROOT)
     try:
         with fresh_dir(suite) as cwd:
-            wall, cpu, rss = run_pytest(cwd, config.args, env)
+            wall, cpu, rss = run_pytest(cwd, config.args, env, config.python)
             exited = time.time()
             tail = exited - float((cwd / "last_test_end.txt").read_text())
             delivered = config.count(cwd)
@@ -283,6 +303,11 @@ def main() -> None:
         default="local,buddy,buildkite",
         help="targets of the big run (BrowserStack sends one request per event)",
     )
+    parser.add_argument(
+        "--official-buildkite",
+        metavar="PYTHON",
+        help="an interpreter with buildkite-test-collector installed",
+    )
     parser.add_argument("--browserstack-rate", default="100000/60",
                         help="client budget for BrowserStack in this benchmark")  # fmt: skip
     args = parser.parse_args()
@@ -290,6 +315,8 @@ def main() -> None:
     targets = [t for t in args.targets.split(",") if t]
     fakes = _Fakes()
     all_configs = configs(fakes, targets)
+    if args.official_buildkite:
+        all_configs.append(official_buildkite(fakes, args.official_buildkite))
     with tempfile.TemporaryDirectory(prefix="testreport-suite-") as tmp:
         suite = Path(tmp)
         tests = write_suite(suite, args.tests)

@@ -163,9 +163,29 @@ def migrate(conn: sqlite3.Connection, target_version: int = SCHEMA_VERSION) -> N
 _INSERT_RESULT = (
     "INSERT INTO results (session_id, uuid, nodeid, path, line, scopes, name, kind, outcome,"
     " reason, failure_message, failure_phase, failure_traceback, durations, duration,"
-    " started_at, finished_at, stdout, stderr, log, attempt, final, worker)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " started_at, finished_at, stdout, stderr, log, attempt, final, worker) VALUES "
 )
+# Bound variables one statement may hold (SQLite raised the limit from 999 in 3.32).
+_MAX_VARIABLES = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows with few statements.
+
+    ``executemany`` steps SQLite once per row and releases the GIL each time; while the
+    test thread is busy, taking the GIL back can wait a whole switch interval (5 ms) per row.
+    One multi-row statement per chunk releases it a handful of times per batch instead.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = max(1, _MAX_VARIABLES // width)
+    one = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        conn.execute(insert + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+
+
 _COUNT_COLUMNS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 
@@ -231,7 +251,7 @@ class LocalTarget(Target):
             # A replayed batch may hold rows stored before: skip them, and count only new ones.
             known = self._stored(conn, [r.uuid for r in results])
             fresh = list({r.uuid: r for r in results if r.uuid not in known}.values())
-            conn.executemany(_INSERT_RESULT, [self._row(r) for r in fresh])
+            insert_rows(conn, _INSERT_RESULT, [self._row(r) for r in fresh])
             self._insert_children(conn, [r for r in fresh if r.steps or r.metadata or r.tags])
             counts = _batch_counts(fresh)
             conn.execute(
@@ -333,12 +353,13 @@ class LocalTarget(Target):
             ]  # fmt: skip
             metadata += [(rid, i, k, v) for i, (k, v) in enumerate(result.metadata)]
             tags += [(rid, tag) for tag in result.tags]
-        conn.executemany(
+        insert_rows(
+            conn,
             "INSERT INTO steps (result_id, position, uuid, parent_uuid, keyword, text,"
-            " started_at, finished_at, result, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, finished_at, result, failure) VALUES ",
             steps,
         )
-        conn.executemany(
-            "INSERT INTO metadata (result_id, position, key, value) VALUES (?, ?, ?, ?)", metadata
+        insert_rows(
+            conn, "INSERT INTO metadata (result_id, position, key, value) VALUES ", metadata
         )
-        conn.executemany("INSERT INTO tags (result_id, tag) VALUES (?, ?)", tags)
+        insert_rows(conn, "INSERT INTO tags (result_id, tag) VALUES ", tags)
