@@ -60,6 +60,7 @@ the last N sessions, the ``top`` slowest by median, slowest first.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -116,6 +117,12 @@ class Reader(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def page_of(items: Iterable[Any], page: int, per_page: int) -> list[Any]:
+    """Page ``page`` (1-based) of a stream, reading no further than that page's end."""
+    start = (page - 1) * per_page
+    return list(itertools.islice(items, start, start + per_page))
 
 
 def not_found(ref: str, branch: Optional[str], where: str) -> NotFound:

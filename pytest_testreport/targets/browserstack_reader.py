@@ -29,6 +29,7 @@ from ..reading import (
     Reader,
     failure_object,
     not_found,
+    page_of,
     parse_time,
     result_object,
     session_object,
@@ -268,14 +269,8 @@ class BrowserStackReader(Reader):
 
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
         self._no_branch(branch)
-        skip, rows = (page - 1) * per_page, []
         builds = paged(self.http, f"projects/{self._project_id()}/builds", ("builds",))
-        for index, build in enumerate(builds):
-            if index >= skip + per_page:
-                break
-            if index >= skip:
-                rows.append(session_from_build(build))
-        return rows
+        return [session_from_build(build) for build in page_of(builds, page, per_page)]
 
     def session(self, ref: str, branch: Optional[str]) -> Json:
         self._no_branch(branch)

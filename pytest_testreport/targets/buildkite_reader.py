@@ -31,6 +31,7 @@ from ..reading import (
     Reader,
     failure_object,
     not_found,
+    page_of,
     result_object,
     session_object,
 )
@@ -283,13 +284,7 @@ class BuildkiteReader(Reader):
 
     # -- the Reader interface ----------------------------------------------------------------
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
-        first, out = (page - 1) * per_page, []
-        for index, run in enumerate(self._runs(branch)):
-            if index >= first + per_page:
-                break
-            if index >= first:
-                out.append(run_session(run))
-        return out
+        return [run_session(run) for run in page_of(self._runs(branch), page, per_page)]
 
     def session(self, ref: str, branch: Optional[str]) -> Json:
         return run_session(self.run(ref, branch))
