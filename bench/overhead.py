@@ -274,7 +274,8 @@ def report(all_configs: list[Config], tests: int) -> None:
 
 def big_run(tests: int, targets: list[str], latency: float) -> None:
     fakes = _Fakes()
-    chosen = [c for c in configs(fakes, targets) if c.name in ("bare", "local", "all")]
+    wanted = {"bare", "local", "all", *(targets if len(targets) == 1 else ())}
+    chosen = [c for c in configs(fakes, targets) if c.name in wanted]
     print(f"  (targets: {', '.join(targets)})")
     with tempfile.TemporaryDirectory(prefix="testreport-big-") as tmp:
         suite = Path(tmp)
