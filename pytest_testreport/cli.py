@@ -22,7 +22,7 @@ import pytest
 from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
 from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
-from .reading import LATEST, NotFound, Reader, parse_time
+from .reading import LATEST, NotFound, Reader, Unsupported, parse_time
 from .targets import available, target_class
 from .targets.local import StoreError
 
@@ -416,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unprefixed(message: str) -> str:
+    # Settings errors are written for pytest's output ("testreport: ..."); ours has a prefix.
+    return message[len("testreport: ") :] if message.startswith("testreport: ") else message
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns the exit code."""
     try:
@@ -427,8 +432,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return int(args.run(args))
         with READERS[args.target](args) as reader:
             return int(args.handler(reader, args))
-    except pytest.UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+    except (pytest.UsageError, Unsupported) as exc:
+        print(f"{PROG}: {_unprefixed(str(exc))}", file=sys.stderr)
         return 2
     except (NotFound, StoreError, SpoolNotFound, sqlite3.Error, DeliveryError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -77,6 +77,10 @@ class NotFound(Exception):
     """The session asked for does not exist (on that branch)."""
 
 
+class Unsupported(Exception):
+    """The target's API cannot answer this verb or option; the CLI treats it as bad usage."""
+
+
 class Reader(ABC):
     """Answers the CLI's questions for one target. ``ref`` is a session id or ``latest``."""
 

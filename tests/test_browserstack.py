@@ -595,3 +595,15 @@ def test_progress_resumes_without_repeating(browserstack_fake, tmp_path: Path) -
     replayer.close_session(session)
     assert fake.kinds().count("test_start") == 2
     assert len(check_build(fake)) == 2
+
+
+@pytest.mark.parametrize("verb", [["flaky"], ["slow"], ["list", "--branch", "main"]])
+def test_verbs_the_api_cannot_answer_are_bad_usage(
+    monkeypatch, tmp_path: Path, browserstack_fake, verb: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    use_fake(monkeypatch, browserstack_fake)
+    code, _, err = cli(*verb, "--target", "browserstack")
+    assert code == 2
+    assert err.startswith("pytest-testreport: ") and "testreport: testreport" not in err
+    assert "not supported" in err or "not available" in err

@@ -27,6 +27,7 @@ from ..reading import (
     Json,
     NotFound,
     Reader,
+    Unsupported,
     failure_object,
     not_found,
     page_of,
@@ -264,7 +265,7 @@ class BrowserStackReader(Reader):
     @staticmethod
     def _no_branch(branch: Optional[str]) -> None:
         if branch:
-            raise NotFound("--branch is not supported with --target browserstack: "
+            raise Unsupported("--branch is not supported with --target browserstack: "
                            "BrowserStack's build list has no branch filter")  # fmt: skip
 
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
@@ -302,11 +303,11 @@ class BrowserStackReader(Reader):
         return [t for t in runs if t["final"] and t["outcome"] in ("failed", "error")]
 
     def flaky(self, last: int, min_flips: int, branch: Optional[str]) -> list[Json]:
-        raise NotFound("flaky is not available with --target browserstack; "
+        raise Unsupported("flaky is not available with --target browserstack; "
                        "BrowserStack's dashboard marks flaky tests itself")  # fmt: skip
 
     def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
-        raise NotFound("slow is not available with --target browserstack; "
+        raise Unsupported("slow is not available with --target browserstack; "
                        "use the local store (pytest --testreport=local,browserstack)")  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from ..reading import (
     Json,
     NotFound,
     Reader,
+    Unsupported,
     failure_object,
     not_found,
     page_of,
@@ -321,9 +322,9 @@ class BuildkiteReader(Reader):
         return sorted(rows, key=lambda r: r["nodeid"])
 
     def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
-        raise pytest.UsageError(
-            "testreport: slow is not available for --target buildkite (the REST API has no "
-            "execution durations per run); see the suite's Tests page sorted by duration"
+        raise Unsupported(
+            "slow is not available with --target buildkite (the REST API has no execution "
+            "durations per run); see the suite's Tests page sorted by duration"
         )
 
 
