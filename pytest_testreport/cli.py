@@ -227,7 +227,7 @@ def _session_header(session: dict[str, Any]) -> list[str]:
     revision = f" @ {session['revision'][:8]}" if session["revision"] else ""
     lines = [
         f"session {session['id']}  {status}",
-        f"  uuid      {session['uuid']}",
+        f"  uuid      {session['uuid'] or '-'}",
         f"  branch    {session['branch'] or '-'}{revision}",
         f"  started   {_when(session['started_at'], True)} UTC"
         f"   duration {seconds(session['duration'])}",

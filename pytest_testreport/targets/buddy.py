@@ -397,10 +397,9 @@ def _session_command(args: argparse.Namespace, action: str) -> int:
         raise
     finally:
         client.close()
-    counts = ", ".join(
-        f"{body.get(k, 0)} {k.split('_')[0]}"
-        for k in ("tests_count", "failed_count", "skipped_count", "error_count")
-    )
+    words = {"tests_count": "tests", "failed_count": "failed", "skipped_count": "skipped",
+             "error_count": "errors"}  # fmt: skip
+    counts = ", ".join(f"{body.get(key) or 0} {word}" for key, word in words.items())
     done = {"close": "closed", "reopen": "reopened"}[action]
     print(
         f"buddy session {args.session} {done}: {body.get('status') or '-'} ({counts}) "
