@@ -205,7 +205,10 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
                 "all",
                 [f"--testreport={','.join(targets)}"],
                 start=start_all,
-                count=lambda cwd: min([_local_count(cwd)] + [fakes.count(t) for t in remote]),
+                count=lambda cwd: min(
+                    ([_local_count(cwd)] if "local" in targets else [])
+                    + [fakes.count(t) for t in remote]
+                ),
                 stop=fakes.stop,
             )
         )
