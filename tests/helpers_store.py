@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+import pytest
 
 from pytest_testreport.ci import CIInfo
+from pytest_testreport.cli import main
 from pytest_testreport.model import (
     Failure,
     Outcome,
@@ -231,3 +235,16 @@ def write_timings(path: Path) -> None:
         if i:
             results.append(make_result("t.py::even", duration=even))
         record(path, results, started=T0 + timedelta(hours=i))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)

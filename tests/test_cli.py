@@ -8,14 +8,12 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pytest_testreport.cli import main
 from pytest_testreport.targets.local import connect
 
-from .helpers_store import SampleStore, make_result, record
+from .helpers_store import SampleStore, make_result, record, run, run_json
 
 SESSION_KEYS = [
     "id", "uuid", "status", "error_message", "branch", "revision", "started_at", "finished_at",
@@ -35,18 +33,6 @@ def columns(line: str) -> int:
         0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
         for c in line
     )
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture

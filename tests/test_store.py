@@ -8,7 +8,6 @@ import sqlite3
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +17,7 @@ from pytest_testreport.reading import NotFound, count_flips
 from pytest_testreport.targets.local import SCHEMA_VERSION, StoreError, connect
 from pytest_testreport.targets.local_reader import LocalReader, StoreNotFound, find_store
 
-from .helpers_store import T0, make_result, record, write_flips, write_timings
+from .helpers_store import T0, make_result, record, run, run_json, write_flips, write_timings
 
 # -- schema versions --------------------------------------------------------------------------
 
@@ -276,15 +275,15 @@ def test_count_flips() -> None:
 @pytest.fixture
 def big_store(tmp_path: Path) -> Path:
     path = tmp_path / "big.sqlite"
-    for run in range(3):
+    for session in range(3):
         record(
             path,
             [
                 make_result(f"tests/test_m{i // 100}.py::test_case_{i}", duration=i / 1000)
                 for i in range(4000)
             ]
-            + [make_result("tests/t.py::flip", "failed" if run % 2 else "passed")],
-            started=T0 + timedelta(hours=run),
+            + [make_result("tests/t.py::flip", "failed" if session % 2 else "passed")],
+            started=T0 + timedelta(hours=session),
             batch=1000,
         )
     return path
@@ -336,18 +335,6 @@ def test_queries_use_the_indexes(big_store: Path) -> None:
 
 
 # -- flaky and slow through the CLI -----------------------------------------------------------
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code, out, err = run(capsys, *args, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture
