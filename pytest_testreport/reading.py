@@ -175,7 +175,6 @@ def session_object(
     run_url: Optional[str],
 ) -> Json:
     """A session object; ``counts`` is (tests, passed, failed, skipped, error)."""
-    started, finished = parse_time(started_at), parse_time(finished_at)
     tests, passed, failed, skipped, error = counts
     return {
         "id": id,
@@ -184,9 +183,7 @@ def session_object(
         "error_message": error_message,
         "branch": branch,
         "revision": revision,
-        "started_at": format_time(started) if started else started_at,
-        "finished_at": format_time(finished) if finished else finished_at,
-        "duration": _seconds(started, finished),
+        **_timespan(started_at, finished_at),
         "tests_count": tests,
         "passed_count": passed,
         "failed_count": failed,
@@ -194,6 +191,16 @@ def session_object(
         "error_count": error,
         "ci_provider": None if ci_provider in (None, "", "none") else ci_provider,
         "run_url": run_url,
+    }
+
+
+def _timespan(started_at: Optional[str], finished_at: Optional[str]) -> Json:
+    """``started_at``, ``finished_at`` (normalized to UTC with Z) and ``duration`` in seconds."""
+    started, finished = parse_time(started_at), parse_time(finished_at)
+    return {
+        "started_at": format_time(started) if started else started_at,
+        "finished_at": format_time(finished) if finished else finished_at,
+        "duration": _seconds(started, finished),
     }
 
 
@@ -218,15 +225,12 @@ def step_object(
     failure: Optional[str],
 ) -> Json:
     """One step of a test object."""
-    started, finished = parse_time(started_at), parse_time(finished_at)
     return {
         "id": id,
         "parent_id": parent_id,
         "keyword": keyword,
         "text": text,
-        "started_at": format_time(started) if started else started_at,
-        "finished_at": format_time(finished) if finished else finished_at,
-        "duration": _seconds(started, finished),
+        **_timespan(started_at, finished_at),
         "result": result,
         "failure": failure,
     }
