@@ -31,6 +31,7 @@ MAX_BACKLOG = 5_000  # queued results beyond this are spooled instead of waiting
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
 DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
 POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch
+WAKE_AT = 32  # a smaller batch (BrowserStack's is 1) waits for the next look instead
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Sender(threading.Thread):
     def put(self, result: TestResult) -> None:
         """Called on the pytest thread: an append, and a wake-up only for a full batch."""
         self.pending.append(result)
-        if len(self.pending) >= self.target.batch_size:
+        if len(self.pending) >= max(self.target.batch_size, WAKE_AT):
             self._wake.set()
 
     def close(self, session: Session) -> None:
