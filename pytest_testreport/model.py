@@ -25,6 +25,8 @@ from .text import TRUNCATION_MARKER, truncate, truncate_lines
 __all__ = [
     "TRUNCATION_MARKER",
     "Failure",
+    "FixtureRun",
+    "LogEntry",
     "Outcome",
     "ResultKind",
     "Session",
@@ -128,6 +130,35 @@ class Step(_Model):
 
 
 @dataclass
+class FixtureRun(_Model):
+    """One fixture setup that ran, or one fixture finalization, during a test's phases.
+
+    ``phase`` says which of the two it is; a finalization's start is the end of the previous
+    one in the same phase (or the phase's start): pytest reports only its end.
+    """
+
+    name: str
+    scope: str  # session, package, module, class or function
+    phase: Literal["setup", "teardown"]
+    started_at: datetime
+    finished_at: datetime
+    failure: Optional[str] = None
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+@dataclass
+class LogEntry(_Model):
+    """A captured log record with its own time (bounded: 10,000 characters, 500 per phase)."""
+
+    timestamp: datetime
+    level: str
+    message: str
+
+
+@dataclass
 class Failure(_Model):
     """Why a test did not pass: the short message, the phase it happened in and the traceback."""
 
@@ -160,6 +191,8 @@ class TestResult(_Model):
     stderr: str = ""
     log: str = ""
     steps: list[Step] = field(default_factory=list)
+    fixtures: list[FixtureRun] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
     metadata: list[tuple[str, str]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     attempt: int = 1

@@ -69,8 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: run tests, report nothing
-        runner = Runner(attach=bool(workerinput.get(WORKER_ACTIVE)))
-        config.pluginmanager.register(runner, "testreport-runner")
+        _register_runner(config, Runner(attach=bool(workerinput.get(WORKER_ACTIVE))))
         if workerinput.get(WORKER_FAILED) is not None:
             selection = FailedSelection(workerinput[WORKER_FAILED])
             config.pluginmanager.register(selection, "testreport-selection")
@@ -80,13 +79,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(resolve_failed(settings), "testreport-selection")
     active = settings.enabled and not _look_only(config)
     targets = make_targets(settings) if active else []
-    config.pluginmanager.register(Runner(attach=active), "testreport-runner")
+    _register_runner(config, Runner(attach=active))
     if not active:
         return
     from .controller import Controller  # only runs that report pay for loading it
 
     controller = Controller(config, settings, targets)
     config.pluginmanager.register(controller, "testreport-controller")
+
+
+def _register_runner(config: pytest.Config, runner: Runner) -> None:
+    config.pluginmanager.register(runner, "testreport-runner")
+    if runner.details is not None:  # fixture and log hooks only for runs that report
+        config.pluginmanager.register(runner.details, "testreport-details")
 
 
 @pytest.hookimpl(optionalhook=True)

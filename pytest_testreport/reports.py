@@ -15,6 +15,8 @@ from typing import Any, Optional
 from .api import EXTRA_ATTR
 from .model import (
     Failure,
+    FixtureRun,
+    LogEntry,
     Outcome,
     ResultKind,
     Step,
@@ -48,6 +50,8 @@ class _Pending:
     durations: dict[str, float] = field(default_factory=dict)
     sections: list[tuple[str, str]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    fixtures: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[list[Any]] = field(default_factory=list)
     metadata: list[tuple[str, str]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     subtest_failures: list[Failure] = field(default_factory=list)
@@ -135,6 +139,8 @@ class ResultAssembler:
         extra = getattr(report, EXTRA_ATTR, None)
         if extra:
             pending.steps.extend(extra.get("steps", ()))
+            pending.fixtures.extend(extra.get("fixtures", ()))
+            pending.logs.extend(extra.get("logs", ()))
             pending.metadata.extend(tuple(kv) for kv in extra.get("metadata", ()))
             pending.tags.extend(t for t in extra.get("tags", ()) if t not in pending.tags)
         if _is_subtest(report):
@@ -240,6 +246,8 @@ class ResultAssembler:
             stderr=stderr,
             log=log,
             steps=[_step(s) for s in pending.steps],
+            fixtures=[_fixture(f) for f in pending.fixtures],
+            logs=[_log(entry) for entry in pending.logs] if keep_output else [],
             metadata=pending.metadata,
             tags=pending.tags,
             attempt=attempt,
@@ -299,3 +307,19 @@ def _step(data: dict[str, Any]) -> Step:
         result=data.get("result", "passed"),
         failure=data.get("failure"),
     )
+
+
+def _fixture(data: dict[str, Any]) -> FixtureRun:
+    return FixtureRun(
+        name=data["name"],
+        scope=data.get("scope") or "function",
+        phase="teardown" if data.get("phase") == "teardown" else "setup",
+        started_at=from_epoch(data["start"]),
+        finished_at=from_epoch(max(data["stop"], data["start"])),
+        failure=data.get("failure"),
+    )
+
+
+def _log(entry: list[Any]) -> LogEntry:
+    created, level, message = entry
+    return LogEntry(timestamp=from_epoch(created), level=str(level), message=str(message))

@@ -152,3 +152,90 @@ def test_hooks_shape_results_and_session(pytester: pytest.Pytester) -> None:
     session = latest(pytester)
     assert session["branch"] == "from-hook"
     assert by_nodeid(session)["test_h.py::test_a"]["metadata"] == {"team": "payments"}
+
+
+RUNNER_SUITE = """
+    import logging, time, pytest
+
+    @pytest.fixture(scope="module")
+    def shared():
+        time.sleep(0.05)
+        yield
+        time.sleep(0.05)
+
+    @pytest.fixture
+    def own(shared):
+        yield
+        raise RuntimeError("cleanup failed")
+
+    def test_one(own):
+        logging.getLogger("app").warning("hello %s", "there")
+        time.sleep(0.05)
+        logging.getLogger("app").error("x" * 20_000)
+
+    def test_two(shared): pass
+    """
+RUNNER_CONFTEST = """
+    import json
+
+    def pytest_runtest_logreport(report):
+        extra = getattr(report, "testreport_extra", None) or {}
+        with open("extras.jsonl", "a") as out:
+            out.write(json.dumps([report.nodeid, report.when, extra.get("fixtures", []),
+                                  extra.get("logs", [])]) + "\\n")
+    """
+
+
+@pytest.mark.parametrize("mode", [[], ["-n", "2", "--dist", "loadfile"]], ids=["plain", "n2"])
+def test_runner_attaches_fixture_runs_and_log_records(pytester: pytest.Pytester, mode) -> None:
+    pytest.importorskip("xdist")
+    import json
+
+    pytester.makepyfile(test_runner=RUNNER_SUITE)
+    pytester.makeconftest(RUNNER_CONFTEST)
+    result = pytester.runpytest_subprocess("--testreport", "-p", "no:cacheprovider", *mode)
+    result.assert_outcomes(passed=2, errors=1)
+    rows = [json.loads(line) for line in (pytester.path / "extras.jsonl").read_text().splitlines()]
+    phases = {(nodeid.split("::")[-1], when): (fx, logs) for nodeid, when, fx, logs in rows}
+    summary = {
+        key: [(f["name"], f["scope"], f["phase"], f["failure"]) for f in fx]
+        for key, (fx, _) in phases.items()
+    }
+    assert summary == {
+        ("test_one", "setup"): [("shared", "module", "setup", None),
+                                ("own", "function", "setup", None)],
+        ("test_one", "call"): [],
+        ("test_one", "teardown"): [("own", "function", "teardown",
+                                    "RuntimeError: cleanup failed")],
+        ("test_two", "setup"): [],  # the module fixture is cached: nothing ran
+        ("test_two", "call"): [],
+        ("test_two", "teardown"): [("shared", "module", "teardown", None)],
+    }  # fmt: skip
+    for fx, _ in phases.values():
+        for f in fx:
+            assert f["start"] <= f["stop"]
+    shared_setup = phases[("test_one", "setup")][0][0]
+    shared_teardown = phases[("test_two", "teardown")][0][0]
+    assert shared_setup["stop"] - shared_setup["start"] >= 0.04
+    assert shared_teardown["stop"] - shared_teardown["start"] >= 0.04
+    logs = phases[("test_one", "call")][1]
+    assert [(level, message[:11]) for _, level, message in logs] == [
+        ("WARNING", "hello there"), ("ERROR", "xxxxxxxxxxx")]  # fmt: skip
+    assert logs[1][0] - logs[0][0] >= 0.04 and len(logs[1][2]) <= 10_000
+    assert all(not logs for key, (_, logs) in phases.items() if key != ("test_one", "call"))
+
+
+def test_runner_attaches_nothing_when_reporting_is_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_runner=RUNNER_SUITE)
+    pytester.makeconftest(RUNNER_CONFTEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:logging")
+    result.assert_outcomes(passed=2, errors=1)
+    rows = (pytester.path / "extras.jsonl").read_text().splitlines()
+    assert len(rows) == 6 and all(row.endswith(", [], []]") for row in rows)
+    # Reporting on, the logging plugin off: fixtures are attached, logs are not, nothing breaks.
+    (pytester.path / "extras.jsonl").unlink()
+    result = pytester.runpytest_subprocess("--testreport", "-p", "no:cacheprovider",
+                                           "-p", "no:logging")  # fmt: skip
+    result.assert_outcomes(passed=2, errors=1)
+    text = (pytester.path / "extras.jsonl").read_text()
+    assert '"shared"' in text and "hello" not in text

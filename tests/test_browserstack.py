@@ -607,3 +607,171 @@ def test_verbs_the_api_cannot_answer_are_bad_usage(
     assert code == 2
     assert err.startswith("pytest-testreport: ") and "testreport: testreport" not in err
     assert "not supported" in err or "not available" in err
+
+
+# -- fixture scopes and log times -------------------------------------------------------------
+def test_fixture_records_split_a_phase_by_scope() -> None:
+    from pytest_testreport.model import FixtureRun
+
+    def fx(name: str, scope: str, phase: str, start: float, stop: float, failure=None):
+        return FixtureRun(name=name, scope=scope, phase=phase,  # type: ignore[arg-type]
+                          started_at=T0 + timedelta(seconds=start),
+                          finished_at=T0 + timedelta(seconds=stop), failure=failure)  # fmt: skip
+
+    # fn (function) depends on db (module): db's setup runs inside fn's and is not counted twice.
+    fixtures = [fx("fn", "function", "setup", 0.0, 2.0), fx("db", "module", "setup", 0.5, 1.8),
+                fx("fn", "function", "teardown", 2.3, 2.4),
+                fx("db", "module", "teardown", 2.4, 3.9, failure="RuntimeError: gone")]  # fmt: skip
+    failure = Failure(message="gone", phase="teardown", traceback=["E  RuntimeError: gone"])
+    r = result(outcome=Outcome.ERROR, failure=failure, fixtures=fixtures,
+               durations={"setup": 2.0, "call": 0.3, "teardown": 1.6}, duration=3.9,
+               finished_at=T0 + timedelta(seconds=3.9))  # fmt: skip
+    hooks = bsmap.hook_runs(r, "all", 1.0)
+    assert [(h.key, h.hook_type, round(h.duration, 2), h.result) for h in hooks] == [
+        ("beforeAll", "beforeAll", 1.3, "passed"), ("beforeEach", "beforeEach", 0.7, "passed"),
+        ("afterEach", "afterEach", 0.1, "passed"), ("afterAll", "afterAll", 1.5, "failed"),
+    ]  # fmt: skip
+    assert [h.key for h in bsmap.hook_runs(r, "slow-or-failed", 1.0)] == ["beforeAll", "afterAll"]
+    assert [h.key for h in bsmap.hook_runs(r, "slow-or-failed", 0.5)] == [
+        "beforeAll", "beforeEach", "afterAll"]  # fmt: skip
+    assert bsmap.hook_runs(r, "none", 0.0) == []
+    before_all, after_all = hooks[0], hooks[3]
+    start, finish = bsmap.hook_start(r, before_all, "run-1", {}), bsmap.hook_finish(r, after_all)
+    assert (start["hook_type"], start["started_at"]) == ("beforeAll", "2025-11-11T10:30:10.500Z")
+    assert "db" in start["name"]
+    assert (finish["hook_type"], finish["duration_in_ms"]) == ("afterAll", 1500)
+    assert finish["failure"] == [{"backtrace": ["E  RuntimeError: gone"]}]
+    rules.run_start(json.loads(json.dumps(start)), hook=True)
+    rules.run_finish(json.loads(json.dumps(finish)), hook=True)
+    # Without records a phase stays one beforeEach/afterEach hook run, as before.
+    assert [h.key for h in bsmap.hook_runs(result(), "all", 1.0)] == ["setup", "teardown"]
+
+
+def test_log_entries_keep_their_own_times() -> None:
+    from pytest_testreport.model import LogEntry
+
+    logs = [
+        LogEntry(timestamp=T0 + timedelta(seconds=0.25), level="ERROR", message="second"),
+        LogEntry(timestamp=T0 + timedelta(seconds=0.1), level="WARNING", message="first"),
+    ]
+    r = result(outcome=Outcome.FAILED, logs=logs, log="WARNING x first\nERROR x second",
+               stdout="out")  # fmt: skip
+    entries = bsmap.log_entries(r, "run-1")
+    assert [(e["timestamp"], e["level"], e["message"]) for e in entries] == [
+        ("2025-11-11T10:30:10.100Z", "WARN", "first"),
+        ("2025-11-11T10:30:10.250Z", "ERROR", "second"),
+        ("2025-11-11T10:30:10.000Z", "INFO", "[stdout]\nout"),
+    ]
+    rules.logs({"logs": entries})
+
+
+SCOPES_SUITE = {
+    "test_mod": """
+        import time, pytest
+
+        @pytest.fixture(scope="module")
+        def slow_module():
+            time.sleep(0.3)
+            yield
+            time.sleep(0.3)
+
+        def test_first(slow_module): pass
+        def test_second(slow_module): pass
+        def test_third(slow_module): pass
+        """,
+    "test_fn": """
+        import time, pytest
+
+        @pytest.fixture
+        def slow_function():
+            time.sleep(0.3)
+            yield
+            time.sleep(0.3)
+
+        def test_each(slow_function): pass
+
+        class TestGroup:
+            @pytest.fixture(scope="class")
+            def slow_class(self):
+                time.sleep(0.3)
+                yield
+                time.sleep(0.3)
+
+            def test_c1(self, slow_class): pass
+            def test_c2(self, slow_class): pass
+        """,
+    "test_broken": """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def broken_module():
+            raise RuntimeError("no database")
+
+        def test_only(broken_module): pass
+        """,
+}
+
+
+@pytest.mark.parametrize("mode", [[], ["-n", "2", "--dist", "loadfile"]], ids=["plain", "n2"])
+def test_fixture_scopes_become_hook_types(pytester, monkeypatch, browserstack_fake, mode) -> None:
+    use_fake(monkeypatch, browserstack_fake)
+    pytester.makepyfile(**SCOPES_SUITE)
+    res = run(pytester, "--testreport-browserstack-hook-threshold=0.2", *mode)
+    assert res.ret == pytest.ExitCode.TESTS_FAILED
+    runs = check_build(browserstack_fake)  # also: every hook's finish has its start's hook_type
+    names = {r.uuid: nodeid.split("::")[-1] for (nodeid, _), r in runs.items()}
+    hooks = list(browserstack_fake.build.hooks.values())
+    sent = sorted((names[h.start["test_run_id"]], h.start["hook_type"], h.finish["result"])
+                  for h in hooks)  # fmt: skip
+    assert sent == [
+        ("test_c1", "beforeAll", "passed"), ("test_c2", "afterAll", "passed"),
+        ("test_each", "afterEach", "passed"), ("test_each", "beforeEach", "passed"),
+        ("test_first", "beforeAll", "passed"), ("test_only", "beforeAll", "failed"),
+        ("test_third", "afterAll", "passed"),
+    ]  # fmt: skip
+    for h in hooks:
+        assert h.finish["duration_in_ms"] >= 250 or h.finish["result"] == "failed"
+        assert h.finish["hook_type"] == h.start["hook_type"]
+    broken = next(h for h in hooks if h.finish["result"] == "failed")
+    assert "broken_module" in broken.start["name"]
+    assert any("no database" in line for line in broken.finish["failure"][0]["backtrace"])
+    for r in runs.values():  # each test's finish lists exactly its own hooks
+        mine = {h.uuid for h in hooks if h.start["test_run_id"] == r.uuid}
+        assert set(r.finish.get("hooks", [])) == mine
+
+
+@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["plain", "n2"])
+def test_log_entries_carry_their_records_times(pytester, monkeypatch, browserstack_fake,
+                                               mode) -> None:  # fmt: skip
+    use_fake(monkeypatch, browserstack_fake)
+    pytester.makepyfile(test_logs="""
+        import logging, time, pytest
+
+        @pytest.fixture
+        def noisy():
+            logging.getLogger("app").warning("in setup")
+            yield
+
+        def test_logs(noisy):
+            time.sleep(0.05)
+            logging.getLogger("app").warning("first")
+            time.sleep(0.05)
+            logging.getLogger("app").error("second %s", 2)
+            assert 0
+
+        def test_quiet():
+            logging.getLogger("app").error("not sent: the test passed")
+        """)  # fmt: skip
+    run(pytester, *mode)
+    runs = check_build(browserstack_fake)
+    failed = runs[("test_logs.py::test_logs", 1)]
+    assert not runs[("test_logs.py::test_quiet", 1)].logs  # failed tests only, by default
+    records = [e for e in failed.logs if not e["message"].startswith("[")]
+    assert [(e["level"], e["message"]) for e in records] == [
+        ("WARN", "in setup"), ("WARN", "first"), ("ERROR", "second 2")]  # fmt: skip
+    times = [datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")) for e in records]
+    started = datetime.fromisoformat(failed.start["started_at"].replace("Z", "+00:00"))
+    assert times == sorted(times) and started <= times[0]
+    assert times[1] - times[0] >= timedelta(milliseconds=40)
+    assert times[2] - times[1] >= timedelta(milliseconds=40)
+    assert times[1] != started and times[2] != started

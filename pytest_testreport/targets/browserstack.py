@@ -367,7 +367,8 @@ class BrowserStackTarget(HttpTarget):
         """Hook runs of the slow or failed phases (per the mode); returns their uuids."""
         sent: list[str] = []
         hooks = step.setdefault("hooks", {})
-        for phase in bsmap.hook_phases(result, self.config.hooks, self.config.hook_threshold):
+        for run_hook in bsmap.hook_runs(result, self.config.hooks, self.config.hook_threshold):
+            phase = run_hook.key
             hook = hooks.setdefault(phase, {})
             if hook.get("skip"):
                 continue
@@ -377,14 +378,14 @@ class BrowserStackTarget(HttpTarget):
                     continue
                 data = self._create(
                     f"builds/{build}/hooks/start",
-                    bsmap.hook_start(result, phase, run, self.env),
+                    bsmap.hook_start(result, run_hook, run, self.env),
                     hook,
                 )
                 hook["uuid"] = self._created(data, "uuid", "POST hooks/start", f"dry-run-{phase}")
                 hook.pop("start", None)
             if not hook.get("done"):
                 self._call("PUT", f"builds/{build}/hooks/{hook['uuid']}/finish",
-                           bsmap.hook_finish(result, phase))  # fmt: skip
+                           bsmap.hook_finish(result, run_hook))  # fmt: skip
                 hook["done"] = True
             sent.append(hook["uuid"])
         return sent

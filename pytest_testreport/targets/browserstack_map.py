@@ -13,6 +13,7 @@ import platform
 import re
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
@@ -304,22 +305,48 @@ def test_finish(result: TestResult, env: dict[str, str], hooks: list[str]) -> Js
 
 
 # -- hooks (fixture setup and teardown) ---------------------------------------------------------
+# A phase with fixture records becomes up to two hook runs: its wider-scoped fixtures
+# (beforeAll/afterAll) and its function-scoped ones (beforeEach/afterEach). A phase without
+# records (a plugin's setup work, an older spool) stays one beforeEach/afterEach hook run.
+ALL_SCOPES = frozenset({"session", "package", "module", "class"})
+SCOPED_HOOK_TYPES = {("setup", True): "beforeAll", ("setup", False): "beforeEach",
+                     ("teardown", True): "afterAll", ("teardown", False): "afterEach"}  # fmt: skip
+
+
+@dataclass
+class HookRun:
+    """One hook run of a test: its progress key, type, times, outcome and failure lines."""
+
+    key: str  # kept in ``progress``: "setup"/"teardown" (whole phase) or the hook type
+    phase: str
+    hook_type: str
+    name: str
+    started: datetime
+    finished: datetime
+    duration: float
+    result: str
+    lines: list[str]
+
+
 def phase_failed(result: TestResult, phase: str) -> bool:
     return any(p == phase for p, _ in failure_segments(result))
 
 
-def hook_phases(result: TestResult, mode: str, threshold: float) -> list[str]:
-    """Which of setup/teardown become hook runs: none, slow-or-failed (default) or all."""
-    if mode == "none" or result.kind is not ResultKind.TEST:
-        return []
-    wanted = []
-    for phase in HOOK_TYPES:
-        if phase not in result.durations:
-            continue
-        slow = result.durations[phase] >= threshold
-        if mode == "all" or slow or phase_failed(result, phase):
-            wanted.append(phase)
-    return wanted
+def _phase_lines(result: TestResult, phase: str) -> list[str]:
+    return [line for p, seg in failure_segments(result) if p == phase for line in seg]
+
+
+def _covered(spans: list[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by the union of the spans (nested fixture setups overlap)."""
+    total, end = 0.0, None
+    for start, stop in sorted(spans):
+        if end is None or start > end:
+            total += (stop - start).total_seconds()
+            end = stop
+        elif stop > end:
+            total += (stop - end).total_seconds()
+            end = stop
+    return total
 
 
 def _phase_times(result: TestResult, phase: str) -> tuple[datetime, datetime]:
@@ -329,26 +356,95 @@ def _phase_times(result: TestResult, phase: str) -> tuple[datetime, datetime]:
     return max(result.started_at, result.finished_at - took), result.finished_at
 
 
-def hook_start(result: TestResult, phase: str, run_uuid: str, env: dict[str, str]) -> Json:
-    started, _ = _phase_times(result, phase)
-    return _run(result, env, hook_type=HOOK_TYPES[phase], started_at=iso(started),
-                name=test_name(f"{phase} of {result.name}"), test_run_id=run_uuid,
+def _outcome(result: TestResult, phase: str, lines: list[str]) -> str:
+    if lines:
+        return "timeout" if is_timeout(result) else "failed"
+    if phase == "setup" and status(result) == "skipped" and "call" not in result.durations:
+        return "skipped"
+    return "passed"
+
+
+def _whole_phase(result: TestResult, phase: str) -> HookRun:
+    started, finished = _phase_times(result, phase)
+    lines = _phase_lines(result, phase)
+    return HookRun(key=phase, phase=phase, hook_type=HOOK_TYPES[phase],
+                   name=f"{phase} of {result.name}", started=started, finished=finished,
+                   duration=result.durations.get(phase, 0.0),
+                   result=_outcome(result, phase, lines), lines=lines)  # fmt: skip
+
+
+def _scoped(result: TestResult, phase: str) -> list[HookRun]:
+    records = [f for f in result.fixtures if f.phase == phase]
+    if not records:
+        return [_whole_phase(result, phase)] if phase in result.durations else []
+    wide = [f for f in records if f.scope in ALL_SCOPES]
+    narrow = [f for f in records if f.scope not in ALL_SCOPES]
+    # Wider-scoped fixtures run inside the function-scoped ones that depend on them, never
+    # the reverse (pytest forbids it): the function-scoped time excludes theirs.
+    wide_time = _covered([(f.started_at, f.finished_at) for f in wide])
+    all_time = _covered([(f.started_at, f.finished_at) for f in records])
+    groups = [(True, wide, wide_time), (False, narrow, max(0.0, all_time - wide_time))]
+    if phase == "teardown":
+        groups.reverse()
+    lines = _phase_lines(result, phase)
+    failed = [f for f in records if f.failure]
+    # The phase's failure text goes to the group of the fixture it started in (the innermost
+    # failing one), else to the function-scoped group, else to the wider one.
+    origin = max(failed, key=lambda f: f.started_at) if failed else None
+    home = origin.scope in ALL_SCOPES if origin is not None else not narrow
+    runs = []
+    for is_wide, members, took in groups:
+        if not members:
+            continue
+        texts = [f"{f.name}: {f.failure}" for f in members if f.failure]
+        mine = lines if (lines and is_wide == home) else texts
+        hook_type = SCOPED_HOOK_TYPES[(phase, is_wide)]
+        names = ", ".join(dict.fromkeys(f.name for f in members))
+        runs.append(HookRun(
+            key=hook_type, phase=phase, hook_type=hook_type,
+            name=f"{hook_type} of {result.name}: {names}",
+            started=min(f.started_at for f in members),
+            finished=max(f.finished_at for f in members), duration=took,
+            result=_outcome(result, phase, mine), lines=mine,
+        ))  # fmt: skip
+    return runs
+
+
+def hook_runs(result: TestResult, mode: str, threshold: float) -> list[HookRun]:
+    """The hook runs to send, per the mode: none, slow-or-failed (default) or all."""
+    if mode == "none" or result.kind is not ResultKind.TEST:
+        return []
+    wanted = []
+    for phase in HOOK_TYPES:
+        for hook in _scoped(result, phase):
+            if mode == "all" or hook.duration >= threshold or hook.lines:
+                wanted.append(hook)
+    return wanted
+
+
+def hook_phases(result: TestResult, mode: str, threshold: float) -> list[str]:
+    """The phases (setup/teardown) that have at least one hook run to send."""
+    return list(dict.fromkeys(h.phase for h in hook_runs(result, mode, threshold)))
+
+
+def _hook(result: TestResult, hook: HookRun | str) -> HookRun:
+    return _whole_phase(result, hook) if isinstance(hook, str) else hook
+
+
+def hook_start(result: TestResult, hook: HookRun | str, run_uuid: str,
+               env: dict[str, str]) -> Json:  # fmt: skip
+    hook = _hook(result, hook)
+    return _run(result, env, hook_type=hook.hook_type, started_at=iso(hook.started),
+                name=test_name(hook.name), test_run_id=run_uuid,
                 location=location(result))  # fmt: skip
 
 
-def hook_finish(result: TestResult, phase: str) -> Json:
-    _, finished = _phase_times(result, phase)
-    lines = [line for p, seg in failure_segments(result) if p == phase for line in seg]
-    if lines:
-        outcome = "timeout" if is_timeout(result) else "failed"
-    elif phase == "setup" and status(result) == "skipped" and "call" not in result.durations:
-        outcome = "skipped"
-    else:
-        outcome = "passed"
-    failure = [{"backtrace": backtrace(lines)}] if lines else None
-    return _run(result, None, hook_type=HOOK_TYPES[phase], result=outcome, failure=failure,
-                finished_at=iso(finished),
-                duration_in_ms=duration_ms(result.durations.get(phase, 0.0)))  # fmt: skip
+def hook_finish(result: TestResult, hook: HookRun | str) -> Json:
+    hook = _hook(result, hook)
+    failure = [{"backtrace": backtrace(hook.lines)}] if hook.lines else None
+    return _run(result, None, hook_type=hook.hook_type, result=hook.result, failure=failure,
+                finished_at=iso(max(hook.finished, hook.started)),
+                duration_in_ms=duration_ms(hook.duration))  # fmt: skip
 
 
 # -- logs ---------------------------------------------------------------------------------------
@@ -357,29 +453,39 @@ def wants_logs(result: TestResult, mode: str) -> bool:
 
 
 def log_entries(result: TestResult, run_uuid: str) -> list[Json]:
-    """Captured log records (one entry each), then stdout and stderr in ≤ 10,000-char pieces."""
-    messages: list[tuple[str, str]] = []
-    for line in result.log.splitlines():
-        match = _LOG_LEVEL.match(line)
-        if match or not messages:
-            level = match.group(1) if match else "INFO"
-            messages.append((_LEVELS.get(level, level), line))
-        else:  # a multi-line record (e.g. logged traceback) continues the previous one
-            level, text = messages[-1]
-            messages[-1] = (level, text + "\n" + line)
+    """Captured log records (one entry each), then stdout and stderr in ≤ 10,000-char pieces.
+
+    Records the runner attached (``result.logs``) carry their own times; without them the
+    captured log text is split into records stamped with the test's start.
+    """
+    stamp = iso(result.started_at)
+    messages: list[tuple[str, str, str]] = []
+    if result.logs:
+        for entry in sorted(result.logs, key=lambda e: e.timestamp):
+            level = entry.level.upper()
+            messages.append((iso(entry.timestamp), _LEVELS.get(level, level), entry.message))
+    else:
+        for line in result.log.splitlines():
+            match = _LOG_LEVEL.match(line)
+            if match or not messages:
+                level = match.group(1) if match else "INFO"
+                messages.append((stamp, _LEVELS.get(level, level), line))
+            else:  # a multi-line record (e.g. logged traceback) continues the previous one
+                when, level, text = messages[-1]
+                messages[-1] = (when, level, text + "\n" + line)
     for title, level, text in (
         ("stdout", "INFO", result.stdout),
         ("stderr", "WARN", result.stderr),
     ):
-        messages.extend((level, f"[{title}]\n{piece}") for piece in _pieces(text))
+        messages.extend((stamp, level, f"[{title}]\n{piece}") for piece in _pieces(text))
     if len(messages) > LOGS_PER_TEST:
         head = LOGS_PER_TEST // 5
         tail = LOGS_PER_TEST - head - 1
-        marker = ("WARN", f"… [{len(messages) - head - tail} log entries not sent]")
+        marker = (messages[head][0], "WARN",
+                  f"… [{len(messages) - head - tail} log entries not sent]")  # fmt: skip
         messages = [*messages[:head], marker, *messages[-tail:]]
-    stamp = iso(result.started_at)
-    return [{"kind": "TEST_LOG", "test_run_uuid": run_uuid, "timestamp": stamp, "level": level,
-             "message": clip(text, LOG_MESSAGE_MAX)} for level, text in messages]  # fmt: skip
+    return [{"kind": "TEST_LOG", "test_run_uuid": run_uuid, "timestamp": when, "level": level,
+             "message": clip(text, LOG_MESSAGE_MAX)} for when, level, text in messages]  # fmt: skip
 
 
 def _pieces(text: str, size: int = LOG_MESSAGE_MAX - 20) -> Iterable[str]:
