@@ -36,6 +36,7 @@ class Controller:
         self.interruption: Optional[str] = None
         self.states: list[SenderState] = []
         self._finished = False
+        self._live_starts = self.engine.wants_starts
         self._previous_sigterm: Any = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -66,6 +67,10 @@ class Controller:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for result in self.assembler.add(report):
             self._emit(result)
+        if self._live_starts and report.when == "setup":  # the test has started
+            start = self.assembler.started(report.nodeid)
+            if start is not None:
+                self.engine.submit_start(start)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         detail = str(excinfo.value).strip()

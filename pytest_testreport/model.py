@@ -33,6 +33,7 @@ __all__ = [
     "SessionStatus",
     "Step",
     "TestResult",
+    "TestStart",
     "from_epoch",
     "new_id",
     "truncate",
@@ -210,6 +211,25 @@ class TestResult(_Model):
             else:
                 out[key] = [out[key], value]  # type: ignore[list-item]
         return out
+
+
+@dataclass(eq=False)
+class TestStart(_Model):
+    """A test attempt has started: its setup was reported (for targets that want it live).
+
+    ``uuid`` is the id the attempt's ``TestResult`` will carry.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    uuid: str
+    nodeid: str
+    path: str
+    line: Optional[int]
+    started_at: datetime
+    attempt: int = 1
+    tags: list[str] = field(default_factory=list)
+    metadata: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(eq=False)

@@ -21,7 +21,9 @@ from .model import (
     ResultKind,
     Step,
     TestResult,
+    TestStart,
     from_epoch,
+    new_id,
     truncate,
     truncate_lines,
 )
@@ -40,6 +42,7 @@ class _Pending:
     nodeid: str
     location: tuple[str, Optional[int], str]
     started: float
+    uuid: str = field(default_factory=new_id)
     stopped: float = 0.0
     worker: Optional[str] = None
     outcome: Optional[Outcome] = None
@@ -123,6 +126,23 @@ class ResultAssembler:
         if report.when in ("teardown", CRASH_PHASE):
             done.append(self._finish(self._open.pop(nodeid)))
         return done
+
+    def started(self, nodeid: str) -> Optional[TestStart]:
+        """The attempt of ``nodeid`` whose setup was just reported, for live-start targets."""
+        pending = self._open.get(nodeid)
+        if pending is None:
+            return None
+        path, lineno, _domain = pending.location
+        return TestStart(
+            uuid=pending.uuid,
+            nodeid=nodeid,
+            path=path or nodeid.split("::")[0],
+            line=lineno + 1 if isinstance(lineno, int) else None,
+            started_at=from_epoch(pending.started),
+            attempt=pending.attempt or self._attempts.get(nodeid, 0) + 1,
+            tags=list(pending.tags),
+            metadata=list(pending.metadata),
+        )
 
     def _start(self, report: Any) -> _Pending:
         location = tuple(report.location) if report.location else (report.nodeid, None, "")
@@ -229,6 +249,7 @@ class ResultAssembler:
             else ResultKind.TEST
         )
         return TestResult(
+            uuid=pending.uuid,
             nodeid=pending.nodeid,
             path=path or parts[0],
             line=lineno + 1 if isinstance(lineno, int) else None,

@@ -775,3 +775,58 @@ def test_log_entries_carry_their_records_times(pytester, monkeypatch, browsersta
     assert times[1] - times[0] >= timedelta(milliseconds=40)
     assert times[2] - times[1] >= timedelta(milliseconds=40)
     assert times[1] != started and times[2] != started
+
+
+LIVE_SUITE = """
+import os, time
+import requests
+
+URL = os.environ["TESTREPORT_BROWSERSTACK_API_URL"]
+AUTH = (os.environ["BROWSERSTACK_USERNAME"], os.environ["BROWSERSTACK_ACCESS_KEY"])
+
+
+def get(path):
+    return requests.get(URL + path, auth=AUTH, timeout=5).json()
+
+
+def running_runs():
+    names = {}
+    for project in get("/projects")["projects"]:
+        for build in get(f"/projects/{project['id']}/builds")["builds"]:
+            for run in get(f"/builds/{build['build_id']}/testRuns")["test_runs"]:
+                names[run["name"]] = run["status"]
+    return names
+
+
+def test_first():
+    pass
+
+
+def test_seen_while_running():
+    # This test's own run is started on BrowserStack while it runs, not when it ends.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if running_runs().get("test_seen_while_running") == "pending":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no live start; runs: {running_runs()}")
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["plain", "n2"])
+def test_test_runs_start_while_the_test_runs(
+    pytester, monkeypatch, browserstack_fake, extra: list[str]
+) -> None:
+    use_fake(monkeypatch, browserstack_fake)
+    pytester.makepyfile(test_live=LIVE_SUITE)
+    run(pytester, *extra).assert_outcomes(passed=2)
+    build = browserstack_fake.build
+    runs = {r.name: r for r in build.tests.values()}
+    live = runs["test_seen_while_running"]
+    assert live.finish is not None and live.finish_count == 1
+    assert (
+        live.start["custom_metadata"]["testreport.id"]
+        == live.finish["custom_metadata"]["testreport.id"]
+    )
+    assert "pytest.outcome" not in live.start["custom_metadata"]  # not known at the start
+    assert len(build.tests) == 2  # one run per test: the live start was not sent again

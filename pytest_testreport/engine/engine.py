@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..model import Session, TestResult
+from ..model import Session, TestResult, TestStart
 from .errors import DeliveryError, RejectedError, RetryableError
 from .limits import Deadline
 from .spool import Journal
@@ -76,7 +76,7 @@ class Sender(threading.Thread):
         self.journal = journal
         self.deadline = deadline
         self.state = SenderState(target.name)
-        self.pending: deque[TestResult] = deque()
+        self.pending: deque[TestResult | TestStart] = deque()
         self._wake = threading.Event()
         self._final: Optional[Session] = None  # set once, by ``close``
         self._session = session
@@ -99,7 +99,7 @@ class Sender(threading.Thread):
         except Exception as exc:  # a bug of ours must not kill the run: say so, keep going
             self.state.note(f"internal error: {_describe(exc)}")
 
-    def put(self, result: TestResult) -> None:
+    def put(self, result: TestResult | TestStart) -> None:
         """Called on the pytest thread: an append, and a wake-up only for a full batch."""
         self.pending.append(result)
         if len(self.pending) >= max(self.target.batch_size, WAKE_AT):
@@ -129,7 +129,7 @@ class Sender(threading.Thread):
                 self._close(final)
                 return
 
-    def _take(self, size: int) -> tuple[int, list[TestResult]]:
+    def _take(self, size: int) -> tuple[int, list[Any]]:
         """Move up to ``size`` results from the deque to in-flight, atomically for ``abandon``."""
         with self._lock:
             batch = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
@@ -185,8 +185,15 @@ class Sender(threading.Thread):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _deliver(self, key: int, batch: list[TestResult]) -> None:
+    def _deliver(self, key: int, batch: list[Any]) -> None:
         """Send one batch; a 400-class rejection of a batch is split to isolate the bad item."""
+        starts = [item for item in batch if isinstance(item, TestStart)]
+        if starts:
+            self._send_starts(starts)
+            results = [item for item in batch if not isinstance(item, TestStart)]
+            if not self._forget(key) or not results:
+                return
+            key, batch = self._track(results)
         parts = [(key, batch)]
         while parts:
             key, part = parts.pop()
@@ -216,6 +223,16 @@ class Sender(threading.Thread):
                 if self._forget(key):
                     with self._lock:
                         self.state.delivered += len(part)
+
+    def _send_starts(self, starts: list[TestStart]) -> None:
+        """Best effort: a start that fails is sent by the target with its result instead."""
+        if self.state.offline or time.monotonic() < self._breaker_until:
+            return
+        for start in starts:
+            try:
+                self.target.send_start(self._session, start)
+            except Exception as exc:
+                self.state.note(f"a live test start failed (sent with the result): {exc}")
 
     def _skip_reason(self) -> Optional[str]:
         if self.state.offline:
@@ -271,11 +288,13 @@ class Sender(threading.Thread):
             self._abandoned = True
             inflight = list(self._inflight.values())
             self._inflight.clear()
-            queued = list(self.pending)
+            queued = [item for item in self.pending if not isinstance(item, TestStart)]
             self.pending.clear()
         self.state.note(DEADLINE_NOTE)
         for batch, progress in inflight:  # with how far the target got, so replay resumes there
-            self._spool(batch, dict(progress), DEADLINE_NOTE)
+            results = [item for item in batch if not isinstance(item, TestStart)]
+            if results:
+                self._spool(results, dict(progress), DEADLINE_NOTE)
         size = self.target.batch_size  # spooled batches must stay sendable as they are
         for start in range(0, len(queued), size):
             self._spool(queued[start : start + size], {}, DEADLINE_NOTE)
@@ -304,6 +323,15 @@ class Engine:
     def submit(self, result: TestResult) -> None:
         for sender in self._senders:
             sender.put(result)
+
+    @property
+    def wants_starts(self) -> bool:
+        return any(target.wants_starts for target in self.targets)
+
+    def submit_start(self, start: TestStart) -> None:
+        for sender in self._senders:
+            if sender.target.wants_starts:
+                sender.put(start)
 
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""

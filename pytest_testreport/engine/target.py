@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
-from ..model import Session, TestResult
+from ..model import Session, TestResult, TestStart
 from .limits import Deadline
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ class Target(ABC):
     batch_size: ClassVar[int] = 200
     batch_age: ClassVar[float] = 1.0  # seconds the oldest queued result may wait
     concurrency: ClassVar[int] = 1
+    # Whether the API wants to hear about a test when it starts (``send_start``).
+    wants_starts: ClassVar[bool] = False
     # Variables whose presence turns the target on by itself (remote targets).
     credentials: ClassVar[tuple[str, ...]] = ()
     # Options of this target, added to the one options table (see config.py).
@@ -76,6 +78,10 @@ class Target(ABC):
         ``progress`` starts empty for a new batch and is kept with a spooled batch, so a
         target whose API needs several calls per result can record how far it got.
         """
+
+    def send_start(self, session: Session, start: TestStart) -> None:  # noqa: B027
+        """A test attempt started; best effort, never spooled (``send_batch`` must not rely on
+        it having been delivered)."""
 
     @abstractmethod
     def close_session(self, session: Session) -> None:

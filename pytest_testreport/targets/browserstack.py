@@ -17,6 +17,7 @@ import hashlib
 import os
 import platform
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ from ..ci import CIInfo
 from ..config import Option, parse_choice, parse_seconds
 from ..engine.errors import AmbiguousError, DeliveryError
 from ..engine.secrets import Secret
-from ..model import Session, TestResult, utcnow
+from ..model import Session, TestResult, TestStart, utcnow
 from . import browserstack_map as bsmap
 from .browserstack_map import Json
 from .browserstack_reader import (
@@ -218,6 +219,7 @@ class BrowserStackTarget(HttpTarget):
     # As the vendors' collectors do (issue 2): both variables turn the target on in CI. They are
     # also set for BrowserStack Automate; ini testreport_auto = false opts out.
     credentials = ("BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY")
+    wants_starts = True  # tests/start goes out when the test starts, its finish when it ends
     options = OPTIONS
 
     def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
@@ -229,6 +231,11 @@ class BrowserStackTarget(HttpTarget):
         self._link: Optional[str] = None
         self._replaying = False
         self._index: Optional[dict[str, tuple[str, str]]] = None
+        # Live starts by our result id: (done, run uuid or None, maybe-processed-without-answer).
+        self._live: dict[str, list[Any]] = {}
+        # Results that went ahead without a live start (it had not begun): it must not follow.
+        self._claimed: set[str] = set()
+        self._live_lock = threading.Lock()
         self._index_error: Optional[str] = None
 
     @classmethod
@@ -336,6 +343,44 @@ class BrowserStackTarget(HttpTarget):
         return self.build_id
 
     # -- test runs --------------------------------------------------------------------------
+    def send_start(self, session: Session, start: TestStart) -> None:
+        """``tests/start`` as the test starts; its result's finish waits for the answer."""
+        if not self.build_id or self._replaying:
+            return
+        live = [threading.Event(), None, False]
+        with self._live_lock:
+            if start.uuid in self._claimed:  # its result is already being sent, with a start
+                self._claimed.discard(start.uuid)
+                return
+            self._live[start.uuid] = live
+        try:
+            body = bsmap.live_test_start(start, self.env)
+            data = self._create(f"builds/{self.build_id}/tests/start", body, {})
+            live[1] = self._created(data, "uuid", "POST tests/start", f"dry-run-{start.uuid}")
+        except AmbiguousError:
+            live[2] = True
+            raise
+        finally:
+            live[0].set()
+
+    def _live_run(self, result: TestResult, step: dict[str, Any]) -> Optional[str]:
+        """The run its live start created, once that start has answered."""
+        with self._live_lock:
+            live = self._live.pop(result.uuid, None)
+            if live is None:
+                self._claimed.add(result.uuid)
+                return None
+        remaining = self.deadline.remaining() if hasattr(self, "deadline") else None
+        live[0].wait(remaining if remaining is not None else 60.0)
+        if live[1]:
+            return str(live[1])
+        if live[2] or not live[0].is_set():
+            # The start may exist without our knowing its uuid: never start a second run;
+            # replay looks the run up by our id (custom_metadata testreport.id).
+            step["start"] = "unknown"
+            raise AmbiguousError(f"the start of {result.nodeid} got no answer; not repeated")
+        return None
+
     def send_batch(self, session: Session, results: list[TestResult],
                    progress: dict[str, Any]) -> None:  # fmt: skip
         for result in results:
@@ -350,6 +395,10 @@ class BrowserStackTarget(HttpTarget):
             run = self._known_run(result, step)
             if step.get("done"):
                 return
+        if run is None and not self._replaying:
+            run = self._live_run(result, step)
+            if run is not None:
+                step["run"] = run
         if run is None:
             # A start that may have been processed is looked up on replay, never re-sent.
             data = self._create(f"builds/{build}/tests/start",

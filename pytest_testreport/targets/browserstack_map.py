@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from ..model import Outcome, ResultKind, TestResult
+from ..model import Outcome, ResultKind, TestResult, TestStart
+from ..reports import split_nodeid
 from .remote import clean_text
 
 Json = dict[str, Any]
@@ -290,6 +291,22 @@ def test_start(result: TestResult, env: dict[str, str]) -> Json:
     tags, metadata = tags_and_metadata(result)
     return _run(result, env, name=test_name(result.name), started_at=iso(result.started_at),
                 location=location(result), tags=tags, custom_metadata=metadata)  # fmt: skip
+
+
+def live_test_start(start: TestStart, env: dict[str, str]) -> Json:
+    """``tests/start`` when the test starts (after its setup): no outcome is known yet."""
+    parts = split_nodeid(start.nodeid)
+    result = TestResult(nodeid=start.nodeid, path=start.path, name=parts[-1],
+                        outcome=Outcome.PASSED, started_at=start.started_at,
+                        finished_at=start.started_at, uuid=start.uuid, line=start.line,
+                        scopes=parts[:-1], attempt=start.attempt, tags=start.tags,
+                        metadata=start.metadata)  # fmt: skip
+    body = test_start(result, env)
+    outcome_keys = {"pytest.outcome", "pytest.phase", "pytest.reason", "pytest.final"}
+    body["custom_metadata"] = {
+        k: v for k, v in body.get("custom_metadata", {}).items() if k not in outcome_keys
+    }
+    return body
 
 
 def test_finish(result: TestResult, env: dict[str, str], hooks: list[str]) -> Json:
