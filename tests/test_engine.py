@@ -233,6 +233,28 @@ def test_dry_run_builds_payloads_and_sends_nothing(fake, tmp_path) -> None:
     assert sum(len(p["items"]) for p in payloads) == 15
 
 
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ('{"token": "s3cr3t-value-123"}', "s3cr3t-value-123"),
+        ("access_key=AbCdEf123456&page=2", "AbCdEf123456"),
+        ("BUDDY_UT_TOKEN=bud_ut_eu_0123456789abcdef", "0123456789abcdef"),
+        ("echo: bud_pat_zyxwvuts98765 was refused", "zyxwvuts98765"),
+        ('Token token="bk_suite_token_1234567"', "bk_suite_token_1234567"),
+        ("Basic dXNlcjpwYXNzd29yZA== rejected", "dXNlcjpwYXNzd29yZA=="),
+        ("password: hunter22", "hunter22"),
+    ],
+)
+def test_token_looking_values_are_masked_without_being_told(text: str, hidden: str) -> None:
+    masked = mask(text, [])
+    assert hidden not in masked and "***" in masked
+
+
+def test_masking_leaves_ordinary_text_alone() -> None:
+    text = "POST http://127.0.0.1:8080/sessions/s1/items -> 201 (12 ms) run 7f2fd00f-c83a"
+    assert mask(text, []) == text
+
+
 def test_rejected_error_names_status_body_and_hint() -> None:
     error = RejectedError(403, "Forbidden", '{"message": "bad scope"}', "check BUDDY_UT_TOKEN")
     assert str(error) == '403 Forbidden: {"message": "bad scope"} — check BUDDY_UT_TOKEN'

@@ -6,6 +6,17 @@ import re
 from collections.abc import Iterable
 
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)([^'\",}\n]+)")
+# Values that look like credentials even when nobody told us they are one: a key named like a
+# secret (token=..., "access_key": "...", password: ...), an auth scheme with its value, and
+# Buddy's token formats.
+_TOKEN_LIKE = (
+    re.compile(
+        r"(?i)((?:[a-z_]*(?:token|access_key|api_key|apikey|secret|password))['\"]?\s*[:=]\s*"
+        r"['\"]?)([^\s'\",&}]{4,})"
+    ),
+    re.compile(r"(?i)(\b(?:bearer|basic|token)\s+(?:token=)?\"?)([A-Za-z0-9._~+/=-]{8,})"),
+    re.compile(r"()\bbud_(?:ut|pat)_[A-Za-z0-9_-]{8,}"),
+)
 
 
 class Secret:
@@ -40,4 +51,7 @@ def mask(text: str, secrets: Iterable[Secret] = ()) -> str:
         value = secret.reveal()
         if value and len(value) >= 4:
             text = text.replace(value, "***")
-    return _AUTH_HEADER.sub(r"\1***", text)
+    text = _AUTH_HEADER.sub(r"\1***", text)
+    for pattern in _TOKEN_LIKE:
+        text = pattern.sub(r"\1***", text)
+    return text
