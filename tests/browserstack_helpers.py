@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from _pytest.junitxml import mangle_test_address
 
 from pytest_testreport.cli import main as cli_main
 from tests.fakes import BsRun, FakeBrowserStack
+from tests.junit import junit_outcomes
 
 SUITE = {
     "test_alpha": """
@@ -166,12 +166,7 @@ _JUNIT = {"passed": "passed", "failed": "failed", "error": "failed", "skipped": 
 
 
 def junit_results(path: Path) -> dict[tuple[str, str], str]:
-    results = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {child.tag for child in case} & {"failure", "error", "skipped"}
-        kind = next((k for k in ("error", "failure", "skipped") if k in kinds), "passed")
-        results[(case.get("classname", ""), case.get("name", ""))] = _JUNIT.get(kind, "failed")
-    return results
+    return {key: _JUNIT[outcome] for key, outcome in junit_outcomes(path).items()}
 
 
 def browserstack_results(runs: dict[tuple[str, int], BsRun]) -> dict[tuple[str, str], str]:
@@ -183,9 +178,3 @@ def browserstack_results(runs: dict[tuple[str, int], BsRun]) -> dict[tuple[str, 
         result = "failed" if run.result == "timeout" else run.result
         results[(".".join(names[:-1]), names[-1])] = result
     return results
-
-
-def junit_counts(path: Path) -> dict[str, int]:
-    suite = ET.parse(path).getroot().find("testsuite")
-    assert suite is not None
-    return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}

@@ -15,6 +15,7 @@ from _pytest.junitxml import mangle_test_address
 from pytest_testreport.model import Failure, Outcome, ResultKind, TestResult
 
 from .fakes.buddy import BuddyCase, BuddySession, FakeBuddy
+from .junit import junit_outcomes
 
 SUITE = {
     "test_alpha": """
@@ -91,19 +92,7 @@ def write_suite(pytester: pytest.Pytester) -> None:
 
 def junit_statuses(path: Path) -> dict[tuple[str, str], str]:
     """(classname, name) -> Buddy status, from pytest's own --junitxml."""
-    statuses = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {child.tag for child in case} & {"failure", "error", "skipped"}
-        outcome = next((k for k in ("error", "failure", "skipped") if k in kinds), "passed")
-        key = (case.get("classname", ""), case.get("name", ""))
-        statuses[key] = JUNIT_STATUS.get(outcome, "FAILED")
-    return statuses
-
-
-def junit_counts(path: Path) -> dict[str, int]:
-    suite = ET.parse(path).getroot().find("testsuite")
-    assert suite is not None
-    return {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
+    return {key: JUNIT_STATUS[outcome] for key, outcome in junit_outcomes(path).items()}
 
 
 def buddy_statuses(session: BuddySession) -> dict[tuple[str, str], str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -112,17 +111,6 @@ def junit_kind(record: dict[str, Any]) -> str:
     ):
         return "error"
     return record["result"]
-
-
-def junit_outcomes(path: Path) -> dict[tuple[str, str], str]:
-    outcomes = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {child.tag for child in case} & {"failure", "error", "skipped"}
-        outcome = next((k for k in ("error", "failure", "skipped") if k in kinds), "passed")
-        outcomes[(case.get("classname", ""), case.get("name", ""))] = outcome.replace(
-            "failure", "failed"
-        )
-    return outcomes
 
 
 def our_outcomes(fake: FakeBuildkite) -> dict[tuple[str, str], str]:

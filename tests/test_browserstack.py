@@ -21,13 +21,13 @@ from .browserstack_helpers import (
     browserstack_results,
     check_build,
     cli,
-    junit_counts,
     junit_results,
     meta,
     replay,
     run,
     use_fake,
 )
+from .junit import junit_counts
 
 pytest.importorskip("xdist")
 

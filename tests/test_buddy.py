@@ -40,13 +40,13 @@ from .buddy_helpers import (
     buddy_counts,
     buddy_statuses,
     fragment,
-    junit_counts,
     junit_statuses,
     props,
     result,
     write_suite,
 )
 from .fakes.buddy import FakeBuddy
+from .junit import junit_counts
 
 # -- pure mapping ------------------------------------------------------------------------------
 

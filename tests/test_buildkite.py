@@ -29,13 +29,13 @@ from tests.buildkite_helpers import (
     SUITE,
     def_lines,
     final,
-    junit_outcomes,
     nodeid,
     our_outcomes,
     records,
     use_fake,
 )
 from tests.fakes import AUTO, FakeBuildkite
+from tests.junit import junit_outcomes
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

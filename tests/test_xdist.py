@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from _pytest.junitxml import mangle_test_address
 
 from .conftest import by_nodeid, cli_json, latest, store_path
+from .junit import junit_outcomes
 
 pytest.importorskip("xdist")
 
@@ -63,24 +63,6 @@ SUITE = {
 _AS_JUNIT = {"xfailed": "skipped", "xpassed": "passed"}
 
 
-def junit_outcomes(path: Path) -> dict[tuple[str, str], str]:
-    outcomes = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        kinds = {child.tag for child in case} & {"failure", "error", "skipped"}
-        if "error" in kinds:
-            outcome = "error"
-        elif "failure" in kinds:
-            outcome = "failed"
-        elif "skipped" in kinds:
-            outcome = "skipped"
-        else:
-            outcome = "passed"
-        key = (case.get("classname", ""), case.get("name", ""))
-        assert key not in outcomes, f"junit lists {key} twice"
-        outcomes[key] = outcome
-    return outcomes
-
-
 def our_outcomes(session: dict) -> dict[tuple[str, str], str]:
     outcomes = {}
     for test in by_nodeid(session).values():
@@ -113,7 +95,7 @@ def test_same_results_as_junitxml(pytester: pytest.Pytester, mode: list[str]) ->
     sessions = cli_json("list", "--store", str(store_path(pytester)))
     assert len(sessions) == 1  # one session, whatever the number of workers
     session = latest(pytester)
-    assert our_outcomes(session) == junit_outcomes(junit)
+    assert our_outcomes(session) == junit_outcomes(junit, unique=True)
     counts = Counter(_AS_JUNIT.get(t["outcome"], t["outcome"]) for t in session["tests"])
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
