@@ -18,11 +18,9 @@ from urllib.parse import quote
 
 import pytest
 
-from .. import __version__
 from ..ci import detect_ci
 from ..config import Option, Settings, parse_bool, settings_from_env
 from ..engine.errors import DeliveryError, RejectedError
-from ..engine.secrets import Secret
 from ..model import Session, TestResult
 from ..reading import NotFound
 from .buddy_junit import (
@@ -31,12 +29,13 @@ from .buddy_junit import (
     MIN_DATA_LIMIT,
     api_url,
     attempt_summary,
+    bearer_client,
     case_payload,
     close_status,
     parse_api_url,
     session_payload,
 )
-from .remote import HttpTarget, http_options, make_client, read_secret, token_option
+from .remote import HttpTarget, http_options, read_secret, token_option
 
 if TYPE_CHECKING:
     from ..engine.http import HttpClient
@@ -86,11 +85,7 @@ def suite_client(settings: Settings) -> HttpClient:
         f"the Buddy suite token from {_token_source(settings)} was refused by {base}; check "
         "that it is this suite's current token (its prefix also picks the region)"
     )
-    headers: dict[str, Any] = {
-        "Authorization": Secret(f"Bearer {token.reveal()}"),
-        "User-Agent": f"pytest-testreport/{__version__}",
-    }
-    return make_client(settings, "buddy", base, headers, auth_hint=hint, pool_size=2)
+    return bearer_client(settings, base, token.reveal(), hint)
 
 
 class BuddyTarget(HttpTarget):

@@ -13,11 +13,18 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
+from .. import __version__
 from ..ci import CIInfo
+from ..engine.secrets import Secret
 from ..model import Outcome, ResultKind, Session, TestResult, truncate
+from .remote import make_client
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine.http import HttpClient
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
 # and the server can be expected to take. The upsert key is (group, classname, name).
@@ -48,6 +55,15 @@ _ERROR_WHAT = {
     "collect": "collection failure",
     "crash": "worker crashed",
 }
+
+
+def bearer_client(settings: Settings, base: str, token: str, hint: str) -> HttpClient:
+    """A client for Buddy's API: a bearer token (the suite's or a personal one), our agent."""
+    headers: dict[str, Any] = {
+        "Authorization": Secret(f"Bearer {token}"),
+        "User-Agent": f"pytest-testreport/{__version__}",
+    }
+    return make_client(settings, "buddy", base, headers, auth_hint=hint, pool_size=2)
 
 
 def clean(value: Any, limit: Optional[int] = None) -> str:

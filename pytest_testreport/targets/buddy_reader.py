@@ -17,11 +17,9 @@ from urllib.parse import quote
 
 import pytest
 
-from .. import __version__
 from ..ci import detect_ci
 from ..config import Settings
 from ..engine.errors import DeliveryError, RejectedError
-from ..engine.secrets import Secret
 from ..reading import (
     LATEST,
     Json,
@@ -35,8 +33,8 @@ from ..reading import (
     slow_object,
     sort_flaky,
 )
-from .buddy_junit import api_url, nodeid_from_case, parse_data
-from .remote import make_client, read_secret
+from .buddy_junit import api_url, bearer_client, nodeid_from_case, parse_data
+from .remote import read_secret
 
 if TYPE_CHECKING:
     from ..engine.http import HttpClient
@@ -69,11 +67,7 @@ def pat_client(settings: Settings) -> HttpClient:
         f"the Buddy personal access token from BUDDY_TOKEN was refused by {base}; it needs "
         "the UNIT_TEST_INFO scope (UNIT_TEST_MANAGE to open sessions) in this workspace"
     )
-    headers: dict[str, Any] = {
-        "Authorization": Secret(f"Bearer {token}"),
-        "User-Agent": f"pytest-testreport/{__version__}",
-    }
-    return make_client(settings, "buddy", base, headers, auth_hint=hint, pool_size=2)
+    return bearer_client(settings, base, token, hint)
 
 
 def session_view_object(view: Json) -> Json:
