@@ -278,13 +278,7 @@ class Session(_Model):
     def finish(self, interruption: Optional[str] = None) -> None:
         """Close the session: successful only when nothing failed, errored or interrupted it."""
         self.finished_at = utcnow()
-        problems = []
-        if self.failed_count:
-            problems.append(f"{self.failed_count} failed")
-        if self.error_count:
-            problems.append(f"{self.error_count} error" + ("s" if self.error_count > 1 else ""))
-        if interruption:
-            problems.insert(0, interruption)
+        problems = ([interruption] if interruption else []) + self._problems()
         if problems:
             self.status = SessionStatus.ERROR
             self.error_message = ", ".join(problems)
@@ -292,12 +286,17 @@ class Session(_Model):
             self.status = SessionStatus.SUCCESSFUL
             self.error_message = None
 
-    def summary(self) -> str:
-        parts = [f"{self.tests_count} tests"]
+    def _problems(self) -> list[str]:
+        """``3 failed``, ``1 error``: what makes the session an error, as people read it."""
+        problems = []
         if self.failed_count:
-            parts.append(f"{self.failed_count} failed")
+            problems.append(f"{self.failed_count} failed")
         if self.error_count:
-            parts.append(f"{self.error_count} error" + ("s" if self.error_count > 1 else ""))
+            problems.append(f"{self.error_count} error" + ("s" if self.error_count > 1 else ""))
+        return problems
+
+    def summary(self) -> str:
+        parts = [f"{self.tests_count} tests", *self._problems()]
         if self.skipped_count:
             parts.append(f"{self.skipped_count} skipped")
         return ", ".join(parts)
