@@ -57,17 +57,18 @@ def resolve_failed(settings: Settings) -> FailedSelection:
             f"testreport: --testreport-failed-from={spec}: no local store at {path}; "
             "record a run first with pytest --testreport"
         )
-    reader = LocalReader(path)
-    if ref:
-        try:
-            session = reader.get_session(ref, None)
-        except Exception as exc:
-            raise pytest.UsageError(f"testreport: --testreport-failed-from={spec}: {exc}") from None
-        nodeids = [t["nodeid"] for t in reader.failed(ref, None)]
-        session_id: Optional[int] = session["id"]
-    else:
-        branch = detect_ci(settings.env, settings.rootdir, overrides=settings.overrides).branch
-        session_id, nodeids = reader.failed_for_rerun(branch)
+    with LocalReader(path) as reader:
+        if ref:
+            try:
+                session_id: Optional[int] = reader.session(ref, None)["id"]
+            except Exception as exc:
+                raise pytest.UsageError(
+                    f"testreport: --testreport-failed-from={spec}: {exc}"
+                ) from None
+            nodeids = [t["nodeid"] for t in reader.failed(ref, None)]
+        else:
+            branch = detect_ci(settings.env, settings.rootdir, overrides=settings.overrides).branch
+            session_id, nodeids = reader.failed_for_rerun(branch)
     if session_id is None:
         return FailedSelection(None, "testreport: no earlier local session; running all tests")
     if not nodeids:

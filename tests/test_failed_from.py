@@ -73,3 +73,18 @@ def test_missing_store_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--testreport-failed-from=local")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "no local store at" in "\n".join(result.errlines)
+
+
+def test_a_named_session_is_used(pytester: pytest.Pytester, monkeypatch) -> None:
+    pytester.makepyfile(test_sel=SUITE)
+    monkeypatch.setenv("FAIL_THESE", "a")
+    pytester.runpytest("--testreport").assert_outcomes(passed=5, failed=1)
+    monkeypatch.setenv("FAIL_THESE", "b,p0")
+    pytester.runpytest("--testreport").assert_outcomes(passed=4, failed=2)
+    monkeypatch.setenv("FAIL_THESE", "")
+    result = pytester.runpytest("--testreport-failed-from=local:1", "-v")
+    result.assert_outcomes(passed=1)  # only test_a, which failed in session 1
+    result.stdout.fnmatch_lines(["*running the 1 tests that failed or errored in local session 1*"])
+    result = pytester.runpytest("--testreport-failed-from=local:9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--testreport-failed-from=local:9" in "\n".join(result.errlines)
