@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from . import hookspecs
 from .api import TestReportFixture
-from .config import Settings, add_options, load_settings, looks_like_targets
+from .config import add_options, load_settings, looks_like_targets
 from .runner import Runner
 from .selection import FailedSelection, resolve_failed
-from .targets import target_class
-
-if TYPE_CHECKING:
-    from .engine.target import Target
+from .targets import make_targets
 
 WORKER_ACTIVE = "testreport_active"
 WORKER_FAILED = "testreport_failed_nodeids"
@@ -48,15 +45,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
 
 def _look_only(config: pytest.Config) -> bool:
     return any(config.getoption(name, default=False) for name in _LOOK_ONLY_OPTIONS)
-
-
-def make_targets(settings: Settings) -> list[Target]:
-    """Build every enabled target now, so that a misconfiguration fails at start-up."""
-    targets = [target_class(name).from_settings(settings) for name in settings.targets]
-    if settings.batch_age is not None:
-        for target in targets:
-            target.batch_age = settings.batch_age  # type: ignore[misc]
-    return targets
 
 
 @pytest.hookimpl(trylast=True)

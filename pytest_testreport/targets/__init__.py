@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..config import Option
+    from ..config import Option, Settings
     from ..engine.target import Target
 
 # Every target name users may write; the registry says which ones this version can send to.
@@ -50,3 +50,12 @@ def target_class(name: str) -> type[Target]:
 
 def target_options() -> tuple[Option, ...]:
     return tuple(option for name in available() for option in target_class(name).options)
+
+
+def make_targets(settings: Settings) -> list[Target]:
+    """Build every enabled target, so that a misconfiguration fails at start-up."""
+    targets = [target_class(name).from_settings(settings) for name in settings.targets]
+    if settings.batch_age is not None:
+        for target in targets:
+            target.batch_age = settings.batch_age  # type: ignore[misc]
+    return targets
