@@ -9,70 +9,20 @@ from __future__ import annotations
 
 import gzip
 import json as jsonlib
-import random
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .debuglog import DebugLog
 from .errors import AmbiguousError, RejectedError, RetryableError, UnreachableError
 from .limits import Deadline, TokenBucket
 from .secrets import Secret, mask
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Answers that say the request was not processed, so even a non-idempotent one may be repeated.
-NOT_PROCESSED = frozenset({408, 425, 429, 502, 503})
+if TYPE_CHECKING:
+    import requests
 
-
-class RetryPolicy(Retry):
-    """urllib3's Retry with full-jitter backoff, ``RateLimit-Reset`` and a deadline."""
-
-    def __init__(self, *args: Any, deadline: Optional[Deadline] = None, max_wait: float = 60.0,
-                 **kwargs: Any) -> None:  # fmt: skip
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline or Deadline()
-        self.max_wait = max_wait
-
-    def new(self, **kwargs: Any) -> RetryPolicy:
-        kwargs.setdefault("deadline", self.deadline)
-        kwargs.setdefault("max_wait", self.max_wait)
-        return super().new(**kwargs)
-
-    def get_backoff_time(self) -> float:
-        return random.uniform(0, super().get_backoff_time())
-
-    def get_retry_after(self, response: Any) -> Optional[float]:
-        seconds = super().get_retry_after(response)
-        if seconds is None:
-            reset = response.headers.get("RateLimit-Reset")
-            try:
-                seconds = float(reset) if reset is not None else None
-            except ValueError:
-                seconds = None
-        return None if seconds is None else min(max(seconds, 0.0), self.max_wait)
-
-    def sleep(self, response: Any = None) -> None:
-        wait = self.get_retry_after(response) if response is not None else None
-        if wait is None:
-            wait = self.get_backoff_time()
-        self.deadline.sleep(wait, "retry back-off")
-
-
-def default_retry(deadline: Deadline, attempts: int = 6) -> RetryPolicy:
-    return RetryPolicy(
-        total=attempts - 1,
-        allowed_methods=None,  # every method; idempotency is decided per request below
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=0.5,
-        backoff_max=30,
-        raise_on_status=False,
-        deadline=deadline,
-    )
+    from .retry import RetryPolicy
 
 
 @dataclass
@@ -91,6 +41,9 @@ class HttpOptions:
 
 def _unsent(exc: requests.RequestException) -> bool:
     """True when the request certainly never reached the server."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
     if isinstance(exc, requests.ConnectTimeout):
         return True
     reason = exc.args[0] if exc.args else None
@@ -121,12 +74,8 @@ class HttpClient:
         self._secrets = [v for v in headers.values() if isinstance(v, Secret)]
         self._headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in headers.items()}
         self._headers.update(self.options.extra_headers)
-        self.session = requests.Session()
-        self.session.verify = self.options.verify
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.options.pool_size)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
-        self._retry = default_retry(self.deadline, self.options.attempts)
+        self._session: Optional[requests.Session] = None
+        self._session_lock = threading.Lock()  # a target's pool threads share the session
         rate = self.options.rate
         self.bucket = TokenBucket(rate[0], rate[1], self.deadline) if rate else None
         # Until the service has answered once, an unreachable one is given up on quickly:
@@ -136,12 +85,28 @@ class HttpClient:
     def bind(self, deadline: Deadline) -> None:
         """Use the run's end-of-run deadline for every wait from now on."""
         self.deadline = deadline
-        self._retry = default_retry(deadline, self.options.attempts)
         if self.bucket is not None:
             self.bucket.deadline = deadline
 
+    @property
+    def session(self) -> requests.Session:
+        """The connection pool, made on first use: building a target must stay cheap."""
+        with self._session_lock:
+            if self._session is None:
+                import requests
+                from requests.adapters import HTTPAdapter
+
+                session = requests.Session()
+                session.verify = self.options.verify
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.options.pool_size)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                self._session = session
+            return self._session
+
     def close(self) -> None:
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
 
     def url(self, path: str) -> str:
         return path if "://" in path else self.base_url + path.lstrip("/")
@@ -161,7 +126,12 @@ class HttpClient:
         body, headers = self._encode(json, compress)
         if self.options.dry_run:
             return self._dry_run(method, url, json)
-        retry = self._retry.new()
+        import requests
+        from urllib3.exceptions import MaxRetryError
+
+        from .retry import NOT_PROCESSED, RETRY_STATUSES, default_retry
+
+        retry = default_retry(self.deadline, self.options.attempts)
         while True:
             if self.bucket is not None:
                 self.bucket.acquire()
@@ -194,6 +164,8 @@ class HttpClient:
 
     def _after_error(self, retry: RetryPolicy, method: str, url: str,
                      exc: requests.RequestException, idempotent: bool) -> RetryPolicy:  # fmt: skip
+        from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
         unsent = _unsent(exc)
         if not unsent and not idempotent:
             raise AmbiguousError(f"{method} {url}: {type(exc).__name__}; not repeated") from None
@@ -244,6 +216,8 @@ class HttpClient:
         if self.debug is not None:
             text = jsonlib.dumps(payload, ensure_ascii=False, default=str)
             self.debug.write(self.name, mask(f"DRY-RUN {method} {url} {text}", self._secrets))
+        import requests
+
         response = requests.Response()
         response.status_code = 200
         response._content = b"{}"
