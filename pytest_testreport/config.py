@@ -94,6 +94,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            metavar="TARGET"),
     Option("flush_timeout", "seconds the end of the run may wait for delivery", parse_seconds,
            30.0, "SECONDS"),
+    Option("delivery", "where delivery runs: process (default: a child process, off the "
+           "interpreter lock of the tests) or thread (inside the pytest process)",
+           parse_choice("process", "thread"), "process", "MODE"),
     Option("batch_age", "seconds a result may wait to be batched (default: the target's)",
            parse_seconds, None, "SECONDS"),
     Option("connect_timeout", "HTTP connect timeout in seconds", parse_seconds, 5.0, "SECONDS"),
@@ -304,7 +307,7 @@ def parse_targets(value: str, where: str) -> tuple[str, ...]:
 def _auto_targets(env: Mapping[str, str]) -> tuple[str, ...]:
     found = []
     for name in registry.available():
-        variables = registry.target_class(name).credentials
+        variables = registry.credentials(name)
         if variables and all(env.get(v) for v in variables):
             found.append(name)
     return tuple(found)

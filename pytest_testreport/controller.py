@@ -19,6 +19,7 @@ from . import __version__
 from .ci import detect_ci
 from .config import Settings
 from .engine import Engine, SenderState, Target
+from .engine.process import DeliveryProcess
 from .model import Session
 from .reports import ResultAssembler
 
@@ -31,7 +32,11 @@ class Controller:
         self.settings = settings
         self.targets = targets
         self.assembler = ResultAssembler(settings.capture)
-        self.engine = Engine(targets, settings.spool_path)
+        self.engine: Engine | DeliveryProcess = (
+            Engine(targets, settings.spool_path)
+            if settings.values.get("delivery") == "thread"
+            else DeliveryProcess(settings, targets)
+        )
         self.session = Session()
         self.interruption: Optional[str] = None
         self.states: list[SenderState] = []
@@ -106,8 +111,8 @@ class Controller:
         self.states = self.engine.finish(self.session, timeout)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        for target, state in zip(self.targets, self.states):
-            for line in summary_lines(target, state, self.session):
+        for state in self.states:
+            for line in summary_lines(state):
                 terminalreporter.write_line(line)
         if self.settings.strict and any(s.undelivered or s.close_spooled for s in self.states):
             terminalreporter.write_line("testreport: --testreport-strict: exit status set to 1")
@@ -137,14 +142,13 @@ class Controller:
 SIGTERM_FLUSH = 5.0
 
 
-def summary_lines(target: Target, state: SenderState, session: Session) -> list[str]:
+def summary_lines(state: SenderState) -> list[str]:
     """What the terminal says about one target at the end of the run."""
-    prefix = f"testreport {target.name}:"
+    prefix = f"testreport {state.target}:"
     lines = [f"{prefix} {error}" for error in state.errors]
     if state.closed and not state.undelivered:
-        line = f"{prefix} {target.summary(session)}"
-        link = target.link()
-        return [*lines, line + (f" — {link}" if link else "")]
+        line = f"{prefix} {state.summary}"
+        return [*lines, line + (f" — {state.link}" if state.link else "")]
     if state.undelivered or state.close_spooled:
         total = state.delivered + state.undelivered
         lines.append(
@@ -155,5 +159,5 @@ def summary_lines(target: Target, state: SenderState, session: Session) -> list[
         if state.lost:
             lines.append(f"{prefix} {state.lost} results lost: the spool could not be written")
         lines.append(f"{prefix} deliver them later with: pytest-testreport replay --target "
-                     f"{target.name}")  # fmt: skip
+                     f"{state.target}")  # fmt: skip
     return lines or [f"{prefix} not delivered"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+
+from pytest_testreport.config import Option, all_options
 
 from .conftest import cli_json, latest
 
@@ -20,6 +24,14 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 def test_off_by_default(suite: pytest.Pytester) -> None:
     suite.runpytest().assert_outcomes(passed=1)
     assert not _ran_local(suite)
+
+
+@pytest.mark.parametrize("option", all_options(), ids=lambda option: option.name)
+def test_every_parser_answers_or_says_why(option: Option) -> None:
+    """Parsers named in targets/options.py resolve: a bad value is a ValueError, not a crash."""
+    for value in ("", "x", "1", "true", "10/5", "4096", "https://example.com/api", "a=b"):
+        with contextlib.suppress(ValueError):
+            option.parse(value)
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,8 @@ class SenderState:
     offline: Optional[str] = None  # why the target went spool-only
     errors: list[str] = field(default_factory=list)
     spool_path: Optional[Path] = None
+    summary: str = ""  # the target's own line about the closed session
+    link: Optional[str] = None  # where to see the session
 
     def note(self, message: str) -> None:
         """Keep one line per distinct problem, so a failing service is reported once."""
@@ -282,6 +284,15 @@ class Sender(threading.Thread):
             self.state.note(f"cannot write the spool, {len(results)} results lost: {exc}")
 
     # -- the deadline ----------------------------------------------------------------------
+    def describe(self, session: Session) -> None:
+        """Keep the target's summary line and link with the state (they may be read elsewhere)."""
+        try:
+            if self.state.closed:
+                self.state.summary = self.target.summary(self._final or session)
+            self.state.link = self.target.link()
+        except Exception as exc:  # a summary is not worth a crash at the end of the run
+            self.state.summary = f"closed ({_describe(exc)} while summarising)"
+
     def abandon(self) -> None:
         """The deadline passed: spool everything still queued or in flight, then stop."""
         with self._lock:
@@ -344,5 +355,6 @@ class Engine:
             if sender.is_alive():
                 sender.abandon()
             sender.journal.close()
+            sender.describe(session)
             sender.target.release()
         return [sender.state for sender in self._senders]

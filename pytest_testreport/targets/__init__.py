@@ -49,7 +49,17 @@ def target_class(name: str) -> type[Target]:
 
 
 def target_options() -> tuple[Option, ...]:
-    return tuple(option for name in available() for option in target_class(name).options)
+    """Every available target's options, from options.py: no target module is imported."""
+    from .options import OPTIONS  # not at the top: options.py imports config, which imports us
+
+    return tuple(option for name in available() for option in OPTIONS[name])
+
+
+def credentials(name: str) -> tuple[str, ...]:
+    """The variables that turn target ``name`` on when all are set (``testreport_auto``)."""
+    from .options import CREDENTIALS
+
+    return CREDENTIALS[name]
 
 
 def make_targets(settings: Settings) -> list[Target]:

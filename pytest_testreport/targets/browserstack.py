@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Optional
 import pytest
 
 from ..ci import CIInfo
-from ..config import Option, parse_choice, parse_seconds
 from ..engine.errors import AmbiguousError, DeliveryError
 from ..engine.secrets import Secret
 from ..model import Session, TestResult, TestStart, utcnow
@@ -41,13 +40,13 @@ from .browserstack_reader import (
     find_build,
     run_index,
 )
-from .remote import HttpTarget, http_options, make_client, read_secret, token_option
+from .options import BROWSERSTACK_API_URL, CREDENTIALS, OPTIONS
+from .remote import HttpTarget, make_client, read_secret
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..engine.http import HttpClient
 
-API_URL = "https://api-automation.browserstack.com/ext/v1"
 BUILD_NAME_MAX = 255  # build name and project name
 BUILD_RUN_ID_MAX = 64
 BUILD_TAGS_MAX = 50
@@ -58,36 +57,9 @@ CONCURRENCY = 4
 _LINK_KEYS = ("build_url", "dashboard_url", "public_url", "url")
 
 
-def _tags(value: str) -> list[str]:
+def parse_build_tags(value: str) -> list[str]:
+    """``testreport_browserstack_build_tags``: comma-separated."""
     return [tag.strip() for tag in value.split(",") if tag.strip()]
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("browserstack_username", "BrowserStack username (also BROWSERSTACK_USERNAME)",
-           metavar="USER", vendor_env=("BROWSERSTACK_USERNAME",)),
-    token_option("browserstack_access_key", "BrowserStack access key (also "
-                 "BROWSERSTACK_ACCESS_KEY); environment or ini only", ("BROWSERSTACK_ACCESS_KEY",)),
-    Option("browserstack_api_url", f"BrowserStack API base URL (default {API_URL})",
-           default=API_URL, metavar="URL"),
-    Option("browserstack_project", "project name (also BROWSERSTACK_PROJECT_NAME; default: the "
-           "rootdir's name)", metavar="NAME", vendor_env=("BROWSERSTACK_PROJECT_NAME",)),
-    Option("browserstack_build_name", "build name (also BROWSERSTACK_BUILD_NAME; default: the CI "
-           "job or workflow name, else pytest)", metavar="NAME",
-           vendor_env=("BROWSERSTACK_BUILD_NAME",)),
-    Option("browserstack_build_tags", "build tags, comma-separated", _tags, [], "TAGS"),
-    Option("browserstack_build_id", "join this started build (sharded CI; see pytest-testreport "
-           "browserstack start); the run does not finish it", metavar="BUILD_ID"),
-    Option("browserstack_environment", "test run environment, e.g. browser=chrome,os=Windows "
-           "(fields device, os, os_version, browser, browser_version)",
-           bsmap.parse_environment, {}, "FIELD=VALUE,..."),
-    Option("browserstack_hooks", "fixture setup/teardown as hook runs: none, slow-or-failed "
-           "(default) or all", parse_choice(*bsmap.HOOK_MODES), "slow-or-failed", "MODE"),
-    Option("browserstack_hook_threshold", "seconds from which a setup/teardown is slow (1)",
-           parse_seconds, 1.0, "SECONDS"),
-    Option("browserstack_logs", "send captured logs of: failed (default) or all tests",
-           parse_choice(*bsmap.LOG_MODES), "failed", "MODE"),
-    *http_options("browserstack", "1600/300"),
-)  # fmt: skip
 
 
 # -- the build payload -------------------------------------------------------------------------
@@ -185,7 +157,7 @@ class BrowserStackConfig:
                     f"TESTREPORT_{variable} / ini testreport_{variable.lower()})"
                 )
         return cls(
-            api_url=(values.get("browserstack_api_url") or API_URL).rstrip("/"),
+            api_url=(values.get("browserstack_api_url") or BROWSERSTACK_API_URL).rstrip("/"),
             username=username,
             access_key=access_key,
             project=values.get("browserstack_project") or settings.rootdir.name or "pytest",
@@ -216,11 +188,9 @@ class BrowserStackTarget(HttpTarget):
     batch_size = 1  # one test run per call anyway; a small pool sends several tests at once
     batch_age = 0.1
     concurrency = CONCURRENCY
-    # As the vendors' collectors do (issue 2): both variables turn the target on in CI. They are
-    # also set for BrowserStack Automate; ini testreport_auto = false opts out.
-    credentials = ("BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY")
+    credentials = CREDENTIALS["browserstack"]
     wants_starts = True  # tests/start goes out when the test starts, its finish when it ends
-    options = OPTIONS
+    options = OPTIONS["browserstack"]
 
     def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
         self.config = config

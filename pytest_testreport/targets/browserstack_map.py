@@ -42,8 +42,6 @@ ID_KEY = "testreport.id"
 NOTES_KEY = "testreport.truncated"
 ENV_PREFIX = "browserstack_"  # per-test environment: metadata browserstack_browser=..., etc.
 HOOK_TYPES = {"setup": "beforeEach", "teardown": "afterEach"}
-HOOK_MODES = ("none", "slow-or-failed", "all")
-LOG_MODES = ("failed", "all")
 
 _TIMEOUT = re.compile(r"Timeout \(>[\d.]+s\) from pytest-timeout|^(?:Failed: )?Timeout >[\d.]+s")
 _PHASE_MARK = re.compile(r"^(setup|call|teardown|crash) error:$")

@@ -19,12 +19,11 @@ from urllib.parse import quote
 import pytest
 
 from ..ci import detect_ci
-from ..config import Option, Settings, parse_bool, settings_from_env
+from ..config import Settings, settings_from_env
 from ..engine.errors import DeliveryError, RejectedError
 from ..model import Session, TestResult
 from ..reading import NotFound
 from .buddy_junit import (
-    DEFAULT_DATA_LIMIT,
     MAX_EARLIER,
     MIN_DATA_LIMIT,
     api_url,
@@ -32,10 +31,10 @@ from .buddy_junit import (
     bearer_client,
     case_payload,
     close_status,
-    parse_api_url,
     session_payload,
 )
-from .remote import HttpTarget, http_options, read_secret, token_option
+from .options import BUDDY_DATA_LIMIT, CREDENTIALS, OPTIONS
+from .remote import HttpTarget, read_secret
 
 if TYPE_CHECKING:
     from ..engine.http import HttpClient
@@ -95,53 +94,8 @@ class BuddyTarget(HttpTarget):
     batch_size = MAX_BATCH
     batch_age = 1.0
     concurrency = 1  # in-order batches: a test's attempts reach the target in order
-    credentials = ("BUDDY_UT_TOKEN",)
-    options = (
-        token_option(
-            "buddy_ut_token", "Buddy suite token (its prefix picks the region)", ("BUDDY_UT_TOKEN",)
-        ),
-        Option("buddy_ut_token_file", "file holding the Buddy suite token", metavar="PATH"),
-        token_option(
-            "buddy_token",
-            "Buddy personal access token (UNIT_TEST_INFO; "
-            "UNIT_TEST_MANAGE for buddy open) for the CLI",
-            ("BUDDY_TOKEN",),
-        ),
-        Option(
-            "buddy_api_url",
-            "Buddy API URL, also BUDDY_API_URL (default: the token's region; "
-            "on-premises https://HOST/api)",
-            parse_api_url,
-            None,
-            "URL",
-            vendor_env=("BUDDY_API_URL",),
-        ),
-        Option("buddy_workspace", "Buddy workspace domain (for the CLI)", metavar="DOMAIN"),
-        Option("buddy_project", "Buddy project name (for the CLI)", metavar="NAME"),
-        Option("buddy_suite", "Buddy suite id as in the API's paths, e.g. MNbyVedg", metavar="ID"),
-        Option(
-            "buddy_session_id",
-            "join this Buddy session (also BUDDY_SESSION_ID) instead of creating one",
-            metavar="ID",
-            vendor_env=("BUDDY_SESSION_ID",),
-        ),
-        Option(
-            "buddy_close",
-            "close the joined session (BUDDY_SESSION_ID) at the end",
-            parse_bool,
-            False,
-            "BOOL",
-            flag_only=True,
-        ),
-        Option(
-            "buddy_data_limit",
-            f"bytes of a case's data fragment (default {DEFAULT_DATA_LIMIT})",
-            parse_data_limit,
-            DEFAULT_DATA_LIMIT,
-            "BYTES",
-        ),
-        *http_options("buddy"),
-    )
+    credentials = CREDENTIALS["buddy"]
+    options = OPTIONS["buddy"]
 
     def __init__(
         self,
@@ -149,7 +103,7 @@ class BuddyTarget(HttpTarget):
         *,
         join: Optional[str] = None,
         close_joined: bool = False,
-        data_limit: int = DEFAULT_DATA_LIMIT,
+        data_limit: int = BUDDY_DATA_LIMIT,
         dry_run: bool = False,
     ) -> None:
         self.http = http
@@ -171,7 +125,7 @@ class BuddyTarget(HttpTarget):
             suite_client(settings),
             join=(values.get("buddy_session_id") or None),
             close_joined=bool(values.get("buddy_close")),
-            data_limit=values.get("buddy_data_limit") or DEFAULT_DATA_LIMIT,
+            data_limit=values.get("buddy_data_limit") or BUDDY_DATA_LIMIT,
             dry_run=bool(values.get("dry_run")),
         )
 

@@ -20,6 +20,7 @@ from .. import __version__
 from ..ci import CIInfo
 from ..engine.secrets import Secret
 from ..model import Outcome, ResultKind, Session, TestResult, truncate
+from .options import BUDDY_DATA_LIMIT
 from .remote import make_client
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ MAX_NAME = 1000
 MAX_CLASSNAME = 1000
 MAX_GROUP = 1000
 MAX_ID_TEXT = 1000  # revision, ref name, URLs of the session
-DEFAULT_DATA_LIMIT = 64 * 1024  # bytes of one ``data`` fragment
 MIN_DATA_LIMIT = 4 * 1024
 MAX_EARLIER = 10  # earlier attempts kept (the latest ones) per test
 ATTEMPT_TEXT = 4 * 1024  # characters of an earlier attempt's traceback
@@ -325,7 +325,7 @@ def _render(
 
 
 def data_fragment(
-    result: TestResult, earlier: list[dict[str, Any]], limit: int = DEFAULT_DATA_LIMIT
+    result: TestResult, earlier: list[dict[str, Any]], limit: int = BUDDY_DATA_LIMIT
 ) -> str:
     """One well-formed ``<testcase>`` of at most ``limit`` UTF-8 bytes (texts cut with a marker)."""
     name, classname, _group = case_identity(result)
@@ -338,7 +338,7 @@ def data_fragment(
 
 
 def case_payload(
-    result: TestResult, earlier: list[dict[str, Any]], limit: int = DEFAULT_DATA_LIMIT
+    result: TestResult, earlier: list[dict[str, Any]], limit: int = BUDDY_DATA_LIMIT
 ) -> dict[str, Any]:
     """One ``AddTestCaseRequest``."""
     name, classname, group = case_identity(result)

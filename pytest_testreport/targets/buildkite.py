@@ -21,10 +21,11 @@ import pytest
 
 from .. import __version__
 from ..ci import CIInfo
-from ..config import Option, Settings, parse_text
+from ..config import Settings
 from ..engine.secrets import Secret
 from ..model import Outcome, ResultKind, Session, TestResult, truncate_lines
-from .remote import HttpTarget, clean_text, http_options, make_client, read_secret, token_option
+from .options import CREDENTIALS, OPTIONS
+from .remote import HttpTarget, clean_text, make_client, read_secret
 
 if TYPE_CHECKING:
     import requests
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pytest_testreport")
 
-DEFAULT_API_URL = "https://analytics-api.buildkite.com/v1"
-DEFAULT_REST_URL = "https://api.buildkite.com/v2"
 COLLECTOR = "pytest-testreport"
 MAX_UPLOAD = 5000  # executions per upload, documented
 UPLOAD_BYTES = 8 * 1024 * 1024  # rough JSON size per upload before gzip; the limit is unpublished
@@ -113,14 +112,16 @@ def parse_upload_tags(value: str) -> dict[str, str]:
     return tags
 
 
-def _parse_url(value: str) -> str:
+def parse_url(value: str) -> str:
+    """``testreport_buildkite_api_url`` and ``_rest_url``: an http(s) URL."""
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("expected an http(s):// URL")
     return value.strip().rstrip("/")
 
 
-def _parse_batch(value: str) -> int:
+def parse_batch_size(value: str) -> int:
+    """``testreport_buildkite_batch_size``: 1 to the documented maximum."""
     try:
         size = int(value)
     except ValueError:
@@ -345,25 +346,8 @@ class BuildkiteTarget(HttpTarget):
     name = "buildkite"
     batch_size = 500
     batch_age = 2.0
-    credentials = ("BUILDKITE_ANALYTICS_TOKEN",)
-    options = (
-        token_option("buildkite_token", "Test Engine suite API token (or agent OIDC token)",
-                     ("BUILDKITE_ANALYTICS_TOKEN",)),
-        Option("buildkite_token_file", "file holding the suite API token", metavar="PATH"),
-        Option("buildkite_api_url", f"upload API base URL (default {DEFAULT_API_URL})",
-               _parse_url, DEFAULT_API_URL, "URL", vendor_env=("BUILDKITE_ANALYTICS_API_URL",)),
-        Option("buildkite_tags", "upload tags for every execution (at most 10): KEY=VALUE,... "
-               "or a JSON object", parse_upload_tags, {}, "KEY=VALUE,..."),
-        Option("buildkite_batch_size", "executions per upload (default 500, at most 5000)",
-               _parse_batch, None, "N"),
-        token_option("buildkite_api_token", "REST API token with read_suites, for reading back",
-                     ("BUILDKITE_API_TOKEN",)),
-        Option("buildkite_org", "organization slug, for reading back", parse_text, None, "SLUG"),
-        Option("buildkite_suite", "test suite slug, for reading back", parse_text, None, "SLUG"),
-        Option("buildkite_rest_url", f"REST API base URL (default {DEFAULT_REST_URL})",
-               _parse_url, DEFAULT_REST_URL, "URL"),
-        *http_options("buildkite", None),
-    )  # fmt: skip
+    credentials = CREDENTIALS["buildkite"]
+    options = OPTIONS["buildkite"]
 
     def __init__(self, settings: Settings, token: Secret) -> None:
         self.http = make_client(

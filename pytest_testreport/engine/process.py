@@ -1,0 +1,196 @@
+"""Delivery from a child process: the pytest process keeps only the cost of handing results over.
+
+Python threads share one interpreter lock, so every microsecond a sender thread spends mapping,
+encoding or writing is a microsecond the test thread waits. The delivery process runs the same
+``Engine`` (engine.py) on another core: the pytest process appends each result to a deque, and
+one feeder thread pickles them in batches down a pipe. The HTTP stack, CI-independent mapping,
+SQLite and JSON never load in the pytest process.
+
+The child also outlives a pytest process that is killed outright: when its input ends without
+a ``finish``, it closes the session as interrupted and delivers or spools what it has.
+
+Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child:
+``("start", settings, session)``, ``("items", [...])``, ``("finish", session, timeout)``.
+Child to parent: ``("done", [SenderState, ...])`` or ``("failed", text)``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Optional, Union
+
+from .engine import POLL, WAKE_AT, SenderState
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..model import Session, TestResult, TestStart
+    from .target import Target
+
+HEADER = struct.Struct(">I")
+# How long the pytest process waits for the child's report past the flush deadline: the child
+# spools what the deadline cut short, which takes a moment for a large backlog.
+REPORT_GRACE = 2.0
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Optional[Any]:
+    """The next message, or None at the end of the stream."""
+    header = _read_exactly(stream, HEADER.size)
+    if header is None:
+        return None
+    body = _read_exactly(stream, HEADER.unpack(header)[0])
+    return None if body is None else pickle.loads(body)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> Optional[bytes]:
+    chunks, missing = [], size
+    while missing:
+        chunk = stream.read(missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def child_command() -> tuple[list[str], dict[str, str]]:
+    """The interpreter running pytest, with this package importable however pytest found it."""
+    env = dict(os.environ)
+    paths = [PACKAGE_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return [sys.executable, "-m", "pytest_testreport.engine.child"], env
+
+
+class DeliveryProcess:
+    """The engine's interface (start, submit, finish) with the engine in a child process."""
+
+    def __init__(self, settings: Settings, targets: list[Target]) -> None:
+        self.settings = settings
+        self.names = [target.name for target in targets]
+        self.wants_starts = any(target.wants_starts for target in targets)
+        self._queue: deque[Union[TestResult, TestStart]] = deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._submitted = 0
+        self._proc: Optional[subprocess.Popen[bytes]] = None
+        self._feeder: Optional[threading.Thread] = None
+        self._replies: queue.Queue[Any] = queue.Queue()
+        self._broken: Optional[str] = None
+
+    # -- the test's path: a deque append ------------------------------------------------------
+    def submit(self, result: TestResult) -> None:
+        self._submitted += 1
+        self._put(result)
+
+    def submit_start(self, start: TestStart) -> None:
+        self._put(start)
+
+    def _put(self, item: Union[TestResult, TestStart]) -> None:
+        self._queue.append(item)
+        if len(self._queue) >= WAKE_AT and not self._wake.is_set():
+            self._wake.set()
+
+    # -- start and finish ---------------------------------------------------------------------
+    def start(self, session: Session) -> None:
+        command, env = child_command()
+        popen_options: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
+            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        }  # fmt: skip
+        try:
+            self._proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env, **popen_options,
+            )  # fmt: skip
+        except OSError as exc:
+            self._broken = f"the delivery process could not start: {exc}"
+            return
+        self._feeder = threading.Thread(
+            target=self._feed, args=(("start", self.settings, session),),
+            name="testreport-feeder", daemon=True,
+        )  # fmt: skip
+        self._feeder.start()
+        threading.Thread(target=self._listen, name="testreport-listener", daemon=True).start()
+
+    def finish(self, session: Session, timeout: float) -> list[SenderState]:
+        """Hand over the rest and the final session; never wait past ``timeout`` (+ grace)."""
+        ends = time.monotonic() + timeout
+        self._closing = True
+        self._wake.set()
+        if self._feeder is not None:
+            self._feeder.join(max(0.0, ends - time.monotonic()))
+        if self._proc is not None and self._broken is None and not self._feeder_alive():
+            self._send(("finish", session, max(0.0, ends - time.monotonic())), close=True)
+        try:
+            reply = self._replies.get(timeout=max(0.0, ends - time.monotonic()) + REPORT_GRACE)
+        except queue.Empty:
+            reply = ("failed", "the delivery process did not report back before the deadline; "
+                     f"what it could not deliver is in {self.settings.spool_path}")  # fmt: skip
+        if reply[0] == "done":
+            return list(reply[1])
+        return self._failed_states(self._broken or reply[1])
+
+    def _feeder_alive(self) -> bool:
+        return self._feeder is not None and self._feeder.is_alive()
+
+    def _failed_states(self, reason: str) -> list[SenderState]:
+        states = []
+        for name in self.names:
+            state = SenderState(name, lost=self._submitted, spool_path=self.settings.spool_path)
+            state.errors.append(reason)
+            states.append(state)
+        return states
+
+    # -- the two threads ----------------------------------------------------------------------
+    def _feed(self, first: Any) -> None:
+        """Pickle queued items in batches down the pipe, so the test thread never writes."""
+        if not self._send(first):
+            return
+        while True:
+            self._wake.wait(POLL)
+            self._wake.clear()
+            closing = self._closing
+            batch = []
+            while self._queue:
+                batch.append(self._queue.popleft())
+            if batch and not self._send(("items", batch)):
+                return
+            if closing and not self._queue:
+                return
+
+    def _send(self, message: Any, close: bool = False) -> bool:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            write_frame(self._proc.stdin, message)
+            if close:
+                self._proc.stdin.close()
+        except (OSError, ValueError) as exc:  # the child is gone
+            self._broken = self._broken or f"the delivery process stopped taking results ({exc})"
+            return False
+        return True
+
+    def _listen(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        try:
+            reply = read_frame(self._proc.stdout)
+        except Exception as exc:  # a truncated or garbled answer: say so, never crash
+            reply = ("failed", f"unreadable answer from the delivery process: {exc}")
+        if reply is None:
+            code = self._proc.wait()
+            reply = ("failed", f"the delivery process exited unexpectedly (exit code {code})")
+            self._broken = self._broken or reply[1]
+        self._replies.put(reply)
