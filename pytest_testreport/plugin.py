@@ -1,4 +1,8 @@
-"""pytest hooks: options, roles, the author-facing fixture. Everything else is delegated."""
+"""pytest hooks: options, roles, the author-facing fixture. Everything else is delegated.
+
+Loaded on every pytest start-up, reporting or not: it imports only what every run needs, and
+the rest (failed-test selection, the controller, each target) where a run asks for it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from . import hookspecs
 from .api import TestReportFixture
 from .config import add_options, load_settings, looks_like_targets
 from .runner import Runner
-from .selection import FailedSelection, resolve_failed
 from .targets import make_targets
 
 WORKER_ACTIVE = "testreport_active"
@@ -59,11 +62,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:  # an xdist worker: run tests, report nothing
         _register_runner(config, Runner(attach=bool(workerinput.get(WORKER_ACTIVE))))
         if workerinput.get(WORKER_FAILED) is not None:
+            from .selection import FailedSelection
+
             selection = FailedSelection(workerinput[WORKER_FAILED])
             config.pluginmanager.register(selection, "testreport-selection")
         return
     settings = load_settings(config)
     if settings.failed_from:
+        from .selection import resolve_failed
+
         config.pluginmanager.register(resolve_failed(settings), "testreport-selection")
     active = settings.enabled and not _look_only(config)
     targets = make_targets(settings) if active else []

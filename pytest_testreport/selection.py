@@ -7,7 +7,6 @@ from typing import Optional
 
 import pytest
 
-from .ci import detect_ci
 from .config import Settings
 
 
@@ -41,6 +40,7 @@ class FailedSelection:
 
 def resolve_failed(settings: Settings) -> FailedSelection:
     """Look the failed tests up once, in the controller, before any worker starts."""
+    from .ci import detect_ci
     from .targets.local_reader import LocalReader
 
     assert settings.failed_from is not None

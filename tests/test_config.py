@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import pytest
 
@@ -24,6 +25,28 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 def test_off_by_default(suite: pytest.Pytester) -> None:
     suite.runpytest().assert_outcomes(passed=1)
     assert not _ran_local(suite)
+
+
+# What a run that reports nothing may load of ours: the option declarations, not the targets.
+START_UP_MODULES = {"api", "config", "hookspecs", "plugin", "runner", "targets",
+                    "targets.options", "text"}  # fmt: skip
+
+
+def test_a_run_that_reports_nothing_imports_no_target(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_loaded="""
+        import json, sys
+
+        def test_loaded():
+            ours = [m.split(".", 1)[1] for m in sys.modules if m.startswith("pytest_testreport.")]
+            print("LOADED=" + json.dumps(ours))
+        """
+    )
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    line = next(line for line in result.outlines if "LOADED=" in line)
+    loaded = set(json.loads(line.split("LOADED=", 1)[1]))
+    assert loaded <= START_UP_MODULES, sorted(loaded - START_UP_MODULES)
 
 
 @pytest.mark.parametrize("option", all_options(), ids=lambda option: option.name)
