@@ -9,6 +9,7 @@ import pytest
 
 from pytest_testreport.cli import main as cli_main
 
+from .buildkite_helpers import records, use_fake
 from .conftest import by_nodeid, cli_json, latest
 
 SUITE = """
@@ -97,3 +98,108 @@ def test_replay_finds_the_spool_dir_named_in_the_ini_file(
     monkeypatch.setenv("TESTREPORT_LOCAL_PATH", str(pytester.path / "blocker" / "results.sqlite"))
     assert cli_main(["replay"]) == 0
     assert not list((pytester.path / "custom-spool").glob("*.jsonl"))
+
+
+# -- the delivery process ----------------------------------------------------------------------
+PROCESS_PROBE = """
+import os, sys
+
+def pytest_sessionfinish(session):
+    controller = session.config.pluginmanager.get_plugin("testreport-controller")
+    proc = controller.engine._proc
+    with open("probe.txt", "w") as f:
+        f.write(f"{proc.pid if proc else 0} {os.getpid()} {'requests' in sys.modules}")
+"""
+
+
+def test_the_pytest_process_hands_results_to_a_delivery_process(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, buildkite_fake
+) -> None:
+    use_fake(monkeypatch, buildkite_fake)
+    pytester.makeconftest(PROCESS_PROBE)
+    pytester.makepyfile(test_spool=SUITE)
+    result = pytester.runpytest_subprocess("--testreport=local,buildkite")
+    result.assert_outcomes(passed=2, failed=1)
+    child, parent, requests_loaded = (pytester.path / "probe.txt").read_text().split()
+    assert int(child) not in (0, int(parent))
+    assert requests_loaded == "False"  # the HTTP stack lives in the delivery process only
+    session = latest(pytester)
+    assert (session["tests_count"], session["failed_count"]) == (3, 1)
+    result.stdout.fnmatch_lines(["testreport local: session 1 — 3 tests, 1 failed*"])
+    assert len(records(buildkite_fake)) == 3
+
+
+@pytest.mark.parametrize("delivery", ["process", "thread"])
+def test_both_delivery_modes_store_the_same_session(pytester: pytest.Pytester, delivery) -> None:
+    pytester.makepyfile(test_spool=SUITE)
+    result = pytester.runpytest_subprocess("--testreport", f"--testreport-delivery={delivery}")
+    result.assert_outcomes(passed=2, failed=1)
+    session = latest(pytester)
+    assert set(by_nodeid(session)) == {f"test_spool.py::test_{n}" for n in ("one", "two", "three")}
+    assert session["status"] == "error" and session["error_message"] == "1 failed"
+
+
+def test_an_unknown_delivery_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spool=SUITE)
+    result = pytester.runpytest_subprocess("--testreport", "--testreport-delivery=fork")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*testreport*delivery*process, thread*"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_killed_pytest_still_gets_its_session_closed(pytester: pytest.Pytester) -> None:
+    """SIGKILL leaves no chance to the pytest process; the delivery process closes the session."""
+    pytester.makepyfile(
+        test_kill="""
+        import os, signal, time
+        def test_first(): pass
+        def test_second(): pass
+        def test_killed():
+            time.sleep(0.5)  # the feeder hands the first two over meanwhile
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = pytester.runpytest_subprocess("--testreport")
+    assert result.ret == -signal.SIGKILL
+    session = wait_for_closed(pytester)
+    assert session["status"] == "error"
+    assert session["error_message"].startswith("interrupted: the pytest process ended")
+    assert set(by_nodeid(session)) == {"test_kill.py::test_first", "test_kill.py::test_second"}
+
+
+def wait_for_closed(pytester: pytest.Pytester, timeout: float = 20.0) -> dict:
+    """The orphaned delivery process closes the session on its own time."""
+    import time
+
+    ends = time.monotonic() + timeout
+    while True:
+        session = latest(pytester)
+        if session["status"] != "in_progress" or time.monotonic() > ends:
+            return session
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_dead_delivery_process_is_reported_and_the_exit_status_kept(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import os, signal
+
+        def pytest_runtest_call(item):
+            if item.name == "test_two":
+                controller = item.config.pluginmanager.get_plugin("testreport-controller")
+                os.kill(controller.engine._proc.pid, signal.SIGKILL)
+                controller.engine._proc.wait()
+        """
+    )
+    pytester.makepyfile(test_spool=SUITE)
+    result = pytester.runpytest_subprocess("--testreport")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the suite's own status
+    result.stdout.fnmatch_lines(
+        ["testreport local: the delivery process exited unexpectedly (exit code -9)"]
+    )
+    strict = pytester.runpytest_subprocess("--testreport", "--testreport-strict", "-k", "not three")
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines(["testreport: --testreport-strict: exit status set to 1"])

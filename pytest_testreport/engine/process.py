@@ -16,6 +16,7 @@ Child to parent: ``("done", [SenderState, ...])`` or ``("failed", text)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -39,6 +40,7 @@ HEADER = struct.Struct(">I")
 # How long the pytest process waits for the child's report past the flush deadline: the child
 # spools what the deadline cut short, which takes a moment for a large backlog.
 REPORT_GRACE = 2.0
+REAP_WAIT = 0.5
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -141,8 +143,16 @@ class DeliveryProcess:
             reply = ("failed", "the delivery process did not report back before the deadline; "
                      f"what it could not deliver is in {self.settings.spool_path}")  # fmt: skip
         if reply[0] == "done":
+            self._reap()
             return list(reply[1])
         return self._failed_states(self._broken or reply[1])
+
+    def _reap(self) -> None:
+        """The child exits right after its report; collect it, so it is not left a zombie."""
+        assert self._proc is not None
+        # Still tearing down after REAP_WAIT: it exits on its own, nothing waits on it.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(REAP_WAIT)
 
     def _feeder_alive(self) -> bool:
         return self._feeder is not None and self._feeder.is_alive()
