@@ -149,15 +149,15 @@ def summary_lines(state: SenderState) -> list[str]:
     if state.closed and not state.undelivered:
         line = f"{prefix} {state.summary}"
         return [*lines, line + (f" — {state.link}" if state.link else "")]
-    if state.undelivered or state.close_spooled:
+    if state.spooled or state.close_spooled:
         total = state.delivered + state.undelivered
         lines.append(
             f"{prefix} {state.spooled} of {total} results spooled"
             + (" (and the session close)" if state.close_spooled else "")
             + f" to {state.spool_path}"
         )
-        if state.lost:
-            lines.append(f"{prefix} {state.lost} results lost: the spool could not be written")
         lines.append(f"{prefix} deliver them later with: pytest-testreport replay --target "
                      f"{state.target}")  # fmt: skip
+    if state.lost:
+        lines.append(f"{prefix} {state.lost} results lost: the spool could not be written")
     return lines or [f"{prefix} not delivered"]

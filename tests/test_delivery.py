@@ -190,6 +190,7 @@ def test_a_dead_delivery_process_is_reported_and_the_exit_status_kept(
         def pytest_runtest_call(item):
             if item.name == "test_two":
                 controller = item.config.pluginmanager.get_plugin("testreport-controller")
+                assert controller.engine._ready.wait(30)  # dies mid-run, not at start-up
                 os.kill(controller.engine._proc.pid, signal.SIGKILL)
                 controller.engine._proc.wait()
         """
@@ -198,8 +199,39 @@ def test_a_dead_delivery_process_is_reported_and_the_exit_status_kept(
     result = pytester.runpytest_subprocess("--testreport")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the suite's own status
     result.stdout.fnmatch_lines(
-        ["testreport local: the delivery process exited unexpectedly (exit code -9)"]
+        [
+            "testreport local: the delivery process exited unexpectedly (exit code -9); any of "
+            "this run's 3 results may be missing on the target",
+        ]
     )
+    assert "spooled" not in result.stdout.str() and "replay" not in result.stdout.str()
     strict = pytester.runpytest_subprocess("--testreport", "--testreport-strict", "-k", "not three")
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     strict.stdout.fnmatch_lines(["testreport: --testreport-strict: exit status set to 1"])
+
+
+def test_a_delivery_process_that_cannot_start_hands_over_to_threads(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+        from pytest_testreport.engine import process
+
+        process.child_command = lambda: ([sys.executable, "-c", "raise SystemExit(7)"], None)
+        """
+    )
+    pytester.makepyfile(test_spool=SUITE)
+    result = pytester.runpytest_subprocess("--testreport", "--testreport-strict")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "testreport local: the delivery process exited unexpectedly (exit code 7); "
+            "delivered from the pytest process instead",
+            "testreport local: session 1 — 3 tests, 1 failed*",
+        ]
+    )
+    assert "strict" not in result.stdout.str()  # everything was delivered after all
+    assert set(by_nodeid(latest(pytester))) == {
+        f"test_spool.py::test_{n}" for n in ("one", "two", "three")
+    }

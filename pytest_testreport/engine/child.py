@@ -32,6 +32,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     _kind, settings, session = first
     engine = Engine(make_targets(settings), settings.spool_path)
     engine.start(session)
+    write_frame(out, ("ready",))
     final: Optional[tuple[Any, float]] = None
     while True:
         message = read_frame(inp)

@@ -41,7 +41,8 @@ class SenderState:
     target: str
     delivered: int = 0
     spooled: int = 0
-    lost: int = 0
+    lost: int = 0  # neither delivered nor spooled: the spool could not be written
+    unknown: int = 0  # handed to a delivery process that died: delivered or not, nobody knows
     opened: bool = False
     closed: bool = False
     close_spooled: bool = False
@@ -59,7 +60,7 @@ class SenderState:
 
     @property
     def undelivered(self) -> int:
-        return self.spooled + self.lost
+        return self.spooled + self.lost + self.unknown
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,7 +11,8 @@ a ``finish``, it closes the session as interrupted and delivers or spools what i
 
 Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child:
 ``("start", settings, session)``, ``("items", [...])``, ``("finish", session, timeout)``.
-Child to parent: ``("done", [SenderState, ...])`` or ``("failed", text)``.
+Child to parent: ``("ready",)`` once its targets are built, then ``("done", [SenderState, ...])``
+or, at any time, ``("failed", text)``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from collections import deque
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
-from .engine import POLL, WAKE_AT, SenderState
+from ..model import TestStart
+from .engine import POLL, WAKE_AT, Engine, SenderState
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..model import Session, TestResult, TestStart
+    from ..model import Session, TestResult
     from .target import Target
 
 HEADER = struct.Struct(">I")
@@ -41,6 +43,7 @@ HEADER = struct.Struct(">I")
 # spools what the deadline cut short, which takes a moment for a large backlog.
 REPORT_GRACE = 2.0
 REAP_WAIT = 0.5
+READY_WAIT = 30.0  # a child slower than this to import and open is not going to help
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -79,20 +82,27 @@ def child_command() -> tuple[list[str], dict[str, str]]:
 
 
 class DeliveryProcess:
-    """The engine's interface (start, submit, finish) with the engine in a child process."""
+    """The engine's interface (start, submit, finish) with the engine in a child process.
+
+    Until the child says it is ready, results wait in the deque; a child that cannot start
+    hands the run to an in-process ``Engine`` instead, so nothing is lost either way.
+    """
 
     def __init__(self, settings: Settings, targets: list[Target]) -> None:
         self.settings = settings
-        self.names = [target.name for target in targets]
+        self.targets = targets
         self.wants_starts = any(target.wants_starts for target in targets)
         self._queue: deque[Union[TestResult, TestStart]] = deque()
         self._wake = threading.Event()
         self._closing = False
-        self._submitted = 0
+        self._submitted = 0  # for the report if the child dies: it may have sent any of them
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._feeder: Optional[threading.Thread] = None
+        self._ready = threading.Event()
         self._replies: queue.Queue[Any] = queue.Queue()
         self._broken: Optional[str] = None
+        self._fallback: Optional[Engine] = None
+        self._fallback_reason = ""
 
     # -- the test's path: a deque append ------------------------------------------------------
     def submit(self, result: TestResult) -> None:
@@ -109,24 +119,10 @@ class DeliveryProcess:
 
     # -- start and finish ---------------------------------------------------------------------
     def start(self, session: Session) -> None:
-        command, env = child_command()
-        popen_options: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
-            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-        }  # fmt: skip
-        try:
-            self._proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, env=env, **popen_options,
-            )  # fmt: skip
-        except OSError as exc:
-            self._broken = f"the delivery process could not start: {exc}"
-            return
         self._feeder = threading.Thread(
-            target=self._feed, args=(("start", self.settings, session),),
-            name="testreport-feeder", daemon=True,
-        )  # fmt: skip
+            target=self._feed, args=(session,), name="testreport-feeder", daemon=True
+        )
         self._feeder.start()
-        threading.Thread(target=self._listen, name="testreport-listener", daemon=True).start()
 
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Hand over the rest and the final session; never wait past ``timeout`` (+ grace)."""
@@ -135,6 +131,11 @@ class DeliveryProcess:
         self._wake.set()
         if self._feeder is not None:
             self._feeder.join(max(0.0, ends - time.monotonic()))
+        if self._fallback is not None and not self._feeder_alive():
+            states = self._fallback.finish(session, max(0.0, ends - time.monotonic()))
+            for state in states:
+                state.errors.insert(0, self._fallback_reason)
+            return states
         if self._proc is not None and self._broken is None and not self._feeder_alive():
             self._send(("finish", session, max(0.0, ends - time.monotonic())), close=True)
         try:
@@ -159,17 +160,20 @@ class DeliveryProcess:
 
     def _failed_states(self, reason: str) -> list[SenderState]:
         states = []
-        for name in self.names:
-            state = SenderState(name, lost=self._submitted, spool_path=self.settings.spool_path)
-            state.errors.append(reason)
+        for target in self.targets:
+            state = SenderState(target.name, unknown=self._submitted,
+                                spool_path=self.settings.spool_path)  # fmt: skip
+            state.errors.append(f"{reason}; any of this run's {self._submitted} results may be "
+                                "missing on the target")  # fmt: skip
             states.append(state)
         return states
 
-    # -- the two threads ----------------------------------------------------------------------
-    def _feed(self, first: Any) -> None:
-        """Pickle queued items in batches down the pipe, so the test thread never writes."""
-        if not self._send(first):
-            return
+    # -- the feeder thread, and the listener it starts ----------------------------------------
+    def _feed(self, session: Session) -> None:
+        """Start the child, then pickle queued items in batches down the pipe."""
+        problem = self._spawn(session)
+        if problem is not None:
+            self._fall_back(session, problem)
         while True:
             self._wake.wait(POLL)
             self._wake.clear()
@@ -177,10 +181,51 @@ class DeliveryProcess:
             batch = []
             while self._queue:
                 batch.append(self._queue.popleft())
-            if batch and not self._send(("items", batch)):
+            if batch and not self._hand_over(batch):
                 return
             if closing and not self._queue:
                 return
+
+    def _spawn(self, session: Session) -> Optional[str]:
+        """Start the child and wait until it is ready; the reason when it could not be."""
+        command, env = child_command()
+        popen_options: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
+            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        }  # fmt: skip
+        try:
+            self._proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env, **popen_options,
+            )  # fmt: skip
+        except OSError as exc:
+            return f"the delivery process could not start ({exc})"
+        threading.Thread(target=self._listen, name="testreport-listener", daemon=True).start()
+        if not self._send(("start", self.settings, session)):
+            return self._broken
+        self._ready.wait(READY_WAIT)
+        if self._ready.is_set() and self._replies.empty():
+            return None
+        if self._replies.empty():
+            return f"the delivery process was not ready after {READY_WAIT:.0f} s"
+        return str(self._replies.get()[1])
+
+    def _fall_back(self, session: Session, problem: str) -> None:
+        """Deliver from threads of this process instead: slower, but nothing is lost."""
+        if self._proc is not None:
+            self._proc.kill()
+        self._fallback_reason = f"{problem}; delivered from the pytest process instead"
+        self._fallback = Engine(self.targets, self.settings.spool_path)
+        self._fallback.start(session)
+
+    def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> bool:
+        if self._fallback is not None:
+            for item in batch:
+                if isinstance(item, TestStart):
+                    self._fallback.submit_start(item)
+                else:
+                    self._fallback.submit(item)
+            return True
+        return self._send(("items", batch))
 
     def _send(self, message: Any, close: bool = False) -> bool:
         assert self._proc is not None and self._proc.stdin is not None
@@ -195,12 +240,18 @@ class DeliveryProcess:
 
     def _listen(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        try:
-            reply = read_frame(self._proc.stdout)
-        except Exception as exc:  # a truncated or garbled answer: say so, never crash
-            reply = ("failed", f"unreadable answer from the delivery process: {exc}")
-        if reply is None:
-            code = self._proc.wait()
-            reply = ("failed", f"the delivery process exited unexpectedly (exit code {code})")
-            self._broken = self._broken or reply[1]
-        self._replies.put(reply)
+        while True:
+            try:
+                reply = read_frame(self._proc.stdout)
+            except Exception as exc:  # a truncated or garbled answer: say so, never crash
+                reply = ("failed", f"unreadable answer from the delivery process: {exc}")
+            if reply is None:
+                code = self._proc.wait()
+                reply = ("failed", f"the delivery process exited unexpectedly (exit code {code})")
+                self._broken = self._broken or reply[1]
+            if reply[0] == "ready":
+                self._ready.set()
+                continue
+            self._replies.put(reply)
+            self._ready.set()  # a failure ends the wait for readiness too
+            return
