@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,6 +93,7 @@ class Run:
     max_rss_kb: int
     tail: float  # last test end -> process exit
     delivered: int
+    delivery_rss_kb: int = 0  # peak RSS of the delivery process, when there is one
 
 
 @dataclass
@@ -215,20 +217,68 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
     return out
 
 
+class DeliveryWatch(threading.Thread):
+    """Peak RSS (KiB) of the delivery process a pytest process starts (Linux /proc)."""
+
+    MARK = b"pytest_testreport.engine.child"
+
+    def __init__(self, parent: int) -> None:
+        super().__init__(daemon=True)
+        self.parent = parent
+        self.peak_kb = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            for pid in self._children():
+                self.peak_kb = max(self.peak_kb, self._hwm(pid))
+
+    def _children(self) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if self.MARK in (entry / "cmdline").read_bytes():
+                    stat = (entry / "stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == self.parent:
+                        found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    @staticmethod
+    def _hwm(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+
 def run_pytest(cwd: Path, args: list[str], env: dict[str, str],
-               python: str = sys.executable) -> tuple[float, float, int]:  # fmt: skip
-    """Wall time, CPU time and peak RSS (KiB) of one pytest process."""
+               python: str = sys.executable) -> tuple[float, float, int, int]:  # fmt: skip
+    """Wall time, CPU time (with the delivery process) and peak RSS (KiB) of pytest and of
+    its delivery process."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    watch = DeliveryWatch(proc.pid)
+    if Path("/proc/self/status").exists():
+        watch.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
+    watch.done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"pytest {' '.join(args)} exited {proc.returncode}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    # wait4's peak is the largest of pytest and the descendants it reaped: pytest's own
+    # is at least as large as its delivery process's in every run measured here.
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, watch.peak_kb
 
 
 @contextmanager
@@ -248,13 +298,13 @@ def measure(config: Config, suite: Path, latency: float) -> Run:
     env["PYTHONPATH"] = str(ROOT)
     try:
         with fresh_dir(suite) as cwd:
-            wall, cpu, rss = run_pytest(cwd, config.args, env, config.python)
+            wall, cpu, rss, child_rss = run_pytest(cwd, config.args, env, config.python)
             exited = time.time()
             tail = exited - float((cwd / "last_test_end.txt").read_text())
             delivered = config.count(cwd)
     finally:
         config.stop()
-    return Run(wall, cpu, rss, tail, delivered)
+    return Run(wall, cpu, rss, tail, delivered, child_rss)
 
 
 def report(all_configs: list[Config], tests: int) -> None:
@@ -291,8 +341,10 @@ def big_run(tests: int, targets: list[str], latency: float) -> None:
             delivered = "" if config.name == "bare" else f", delivered {run.delivered:,}/{tests:,}"
             growth = (run.max_rss_kb - rss["bare"]) / 1024
             peak = run.max_rss_kb / 1024
-            print(f"  {config.name:<8} wall {run.wall:7.1f}s  peak RSS {peak:7.1f} MB"
-                  f"  (+{growth:5.1f} MB){delivered}")  # fmt: skip
+            child = (f", delivery process peak {run.delivery_rss_kb / 1024:.1f} MB"
+                     if run.delivery_rss_kb else "")  # fmt: skip
+            print(f"  {config.name:<8} wall {run.wall:7.1f}s  pytest peak RSS {peak:7.1f} MB"
+                  f"  (+{growth:5.1f} MB){child}{delivered}")  # fmt: skip
 
 
 def main() -> None:
