@@ -1,8 +1,8 @@
 """Delivery: background senders per target, retries, rate limits, deadline, spool and replay.
 
-Importing a submodule (``engine.target``, ``engine.errors``) must stay cheap: target modules
-are imported on every pytest start-up to declare their options. So the package exports its
-names lazily.
+Importing a submodule (``engine.target``, ``engine.errors``) must stay cheap: the pytest process
+builds its targets (to validate the configuration) but delivers from a child process, so it
+should not load what only delivery needs. So the package exports its names lazily.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class Target(ABC):
     wants_starts: ClassVar[bool] = False
     # Variables whose presence turns the target on by itself (remote targets).
     credentials: ClassVar[tuple[str, ...]] = ()
-    # Options of this target, added to the one options table (see config.py).
+    # Options of this target: declared in targets/options.py, so start-up need not import it.
     options: ClassVar[tuple[Option, ...]] = ()
 
     @classmethod

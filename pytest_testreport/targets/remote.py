@@ -1,4 +1,7 @@
-"""What every remote target shares: its HTTP options, its client and text clean-up."""
+"""What every remote target shares: its HTTP client, its token and text clean-up.
+
+Their options are declared in targets/options.py, which every pytest start-up reads.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import pytest
 
-from ..config import Option, Settings, parse_text
+from ..config import Settings
 from ..engine.debuglog import debug_log
-from ..engine.limits import Deadline, parse_rate
+from ..engine.limits import Deadline
 from ..engine.secrets import Secret
 from ..engine.target import Target
 from ..model import truncate
@@ -26,37 +29,6 @@ def clean_text(value: Any, limit: Optional[int] = None) -> str:
     text = str(value).encode("utf-8", "replace").decode("utf-8")
     text = _CONTROL.sub("", text)
     return truncate(text, limit) if limit is not None else text
-
-
-def _parse_verify(value: str) -> Union[bool, str]:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    if not Path(value).expanduser().is_file():
-        raise ValueError("expected true, false or the path of a CA bundle file")
-    return str(Path(value).expanduser())
-
-
-def http_options(name: str, default_rate: Optional[str] = None) -> tuple[Option, ...]:
-    """The options every remote target has: its request budget and its TLS verification."""
-    rate_help = f"client-side request budget REQUESTS/SECONDS (default {default_rate or 'none'})"
-    return (
-        Option(f"{name}_rate_limit", rate_help, parse_rate, None, "N/SECONDS"),
-        Option(
-            f"{name}_verify",
-            "TLS verification: true (default), false (insecure), or a CA bundle file",
-            _parse_verify,
-            True,
-            "VERIFY",
-        ),
-    )
-
-
-def token_option(name: str, help: str, vendor_env: tuple[str, ...]) -> Option:
-    """A credential: read from the environment (or ini), never from the command line."""
-    return Option(name, help, parse_text, None, "TOKEN", vendor_env=vendor_env, secret=True)
 
 
 def read_secret(settings: Settings, option: str, file_option: Optional[str] = None) -> Secret:
@@ -84,8 +56,6 @@ def make_client(
     pool_size: int = 4,
 ) -> HttpClient:
     """The one HTTP client of a target, configured from the settings."""
-    # requests is imported here, not at module level: the options of every target are
-    # declared on each pytest start-up, and must not cost the import of an HTTP stack.
     from ..engine.http import HttpClient, HttpOptions
 
     verify = settings.values.get(f"{name}_verify", True)
