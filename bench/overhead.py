@@ -19,6 +19,7 @@ Run it from the repository root with the project installed (``pip install -e ".[
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import random
 import sqlite3
@@ -296,6 +297,7 @@ def measure(config: Config, suite: Path, latency: float) -> Run:
     env.update(config.start(latency))
     env.update(EXTRA_ENV)
     env["PYTHONPATH"] = str(ROOT)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure an installed plugin: bytecode cached
     try:
         with fresh_dir(suite) as cwd:
             wall, cpu, rss, child_rss = run_pytest(cwd, config.args, env, config.python)
@@ -368,6 +370,8 @@ def main() -> None:
                         help="client budget for BrowserStack in this benchmark")  # fmt: skip
     args = parser.parse_args()
     EXTRA_ENV["TESTREPORT_BROWSERSTACK_RATE_LIMIT"] = args.browserstack_rate
+    # As pip does on install: otherwise the first runs would pay for compiling the package.
+    compileall.compile_dir(ROOT / "pytest_testreport", quiet=1)
     targets = [t for t in args.targets.split(",") if t]
     fakes = _Fakes()
     all_configs = configs(fakes, targets)
