@@ -11,11 +11,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
-
-import pytest
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import targets as registry
+
+if TYPE_CHECKING:
+    import pytest
 
 OFF_VALUES = ("none", "off", "0", "false", "no")
 CAPTURE_MODES = ("failed", "all", "none")
@@ -120,6 +121,13 @@ def all_options() -> tuple[Option, ...]:
     return CORE_OPTIONS + registry.target_options()
 
 
+def usage_error(message: str) -> Exception:
+    """pytest's UsageError; pytest is imported here because the delivery process never needs it."""
+    import pytest
+
+    return pytest.UsageError(message)
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("testreport", "report results live (pytest-testreport)")
     group.addoption(
@@ -218,9 +226,7 @@ class Sources:
             return option.parse(value)
         except ValueError as exc:
             shown = "***" if option.secret else repr(value)
-            raise pytest.UsageError(
-                f"testreport: invalid value {shown} for {where}: {exc}"
-            ) from None
+            raise usage_error(f"testreport: invalid value {shown} for {where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -290,14 +296,14 @@ def parse_targets(value: str, where: str) -> tuple[str, ...]:
     names = [part.strip().lower() for part in value.split(",") if part.strip()]
     choices = ", ".join(registry.TARGET_NAMES)
     if not names:
-        raise pytest.UsageError(f"testreport: {where} names no target; choose from {choices}")
+        raise usage_error(f"testreport: {where} names no target; choose from {choices}")
     for name in names:
         if name not in registry.TARGET_NAMES:
-            raise pytest.UsageError(
+            raise usage_error(
                 f"testreport: unknown target {name!r} in {where}; choose from {choices}"
             )
         if name not in registry.available():
-            raise pytest.UsageError(
+            raise usage_error(
                 f"testreport: target {name!r} (from {where}) is not available in this version "
                 f"of pytest-testreport; available: {', '.join(registry.available())}"
             )
@@ -338,7 +344,7 @@ def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None
         target = failed_from.split(":", 1)[0].strip().lower()
         able = registry.rerunnable()
         if target not in able:
-            raise pytest.UsageError(
+            raise usage_error(
                 f"testreport: --testreport-failed-from={failed_from}: target must be one of "
                 f"{', '.join(able)}"
             )

@@ -24,9 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-import pytest
-
 from ..ci import CIInfo
+from ..config import usage_error
 from ..engine.errors import AmbiguousError, DeliveryError
 from ..engine.secrets import Secret
 from ..model import Session, TestResult, TestStart, utcnow
@@ -152,7 +151,7 @@ class BrowserStackConfig:
         for present, variable in ((username, "BROWSERSTACK_USERNAME"),
                                   (access_key, "BROWSERSTACK_ACCESS_KEY")):  # fmt: skip
             if not present:
-                raise pytest.UsageError(
+                raise usage_error(
                     f"testreport: the browserstack target needs {variable} (environment, or "
                     f"TESTREPORT_{variable} / ini testreport_{variable.lower()})"
                 )

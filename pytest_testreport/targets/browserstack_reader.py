@@ -18,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-import pytest
-
 from ..engine.errors import DeliveryError, RejectedError
 from ..model import Session
 from ..reading import (
@@ -335,6 +333,8 @@ def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    import pytest
+
     from .. import __version__
     from ..ci import detect_ci
     from .browserstack import cli_target

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-import pytest
-
 from ..ci import detect_ci
-from ..config import Settings, settings_from_env
+from ..config import Settings, settings_from_env, usage_error
 from ..engine.errors import DeliveryError, RejectedError
 from ..model import Session, TestResult
 from ..reading import NotFound
@@ -75,7 +73,7 @@ def suite_client(settings: Settings) -> HttpClient:
     """A client with the suite token (the reporter endpoints), or a usage error naming it."""
     token = read_secret(settings, "buddy_ut_token", "buddy_ut_token_file")
     if not token:
-        raise pytest.UsageError(
+        raise usage_error(
             "testreport: the buddy target needs the suite token: set BUDDY_UT_TOKEN (the token "
             "on the suite's setup screen in Buddy), or testreport_buddy_ut_token_file"
         )
@@ -305,7 +303,7 @@ def cli_client(settings: Settings) -> tuple[HttpClient, str]:
 
     base = _workspace_path(settings)
     if base is None or not settings.values.get("buddy_token"):
-        raise pytest.UsageError(
+        raise usage_error(
             "testreport: set BUDDY_UT_TOKEN (the suite token), or BUDDY_TOKEN with "
             "TESTREPORT_BUDDY_WORKSPACE, TESTREPORT_BUDDY_PROJECT and TESTREPORT_BUDDY_SUITE"
         )

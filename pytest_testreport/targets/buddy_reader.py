@@ -15,10 +15,8 @@ from math import gcd
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-import pytest
-
 from ..ci import detect_ci
-from ..config import Settings
+from ..config import Settings, usage_error
 from ..engine.errors import DeliveryError, RejectedError
 from ..reading import (
     LATEST,
@@ -57,7 +55,7 @@ def pat_client(settings: Settings) -> HttpClient:
     """A client with the personal access token (``BUDDY_TOKEN``)."""
     token = settings.values.get("buddy_token")
     if not token:
-        raise pytest.UsageError(
+        raise usage_error(
             "testreport: reading Buddy needs a personal access token with the UNIT_TEST_INFO "
             "scope: set BUDDY_TOKEN"
         )
@@ -174,7 +172,7 @@ class BuddyReader(Reader):
         }
         missing = [f"TESTREPORT_BUDDY_{key.upper()}" for key, value in names.items() if not value]
         if missing:
-            raise pytest.UsageError(
+            raise usage_error(
                 f"testreport: reading Buddy needs {', '.join(missing)} (and BUDDY_TOKEN)"
             )
         return cls(pat_client(settings), *(str(v) for v in names.values()))
@@ -376,9 +374,9 @@ def failed_session(settings: Settings, ref: Optional[str]) -> tuple[Optional[str
             view = found
         nodeids = reader.failed_nodeids(view)
     except NotFound as exc:
-        raise pytest.UsageError(f"testreport: --testreport-failed-from={spec}: {exc}") from None
+        raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
     except DeliveryError as exc:
-        raise pytest.UsageError(
+        raise usage_error(
             f"testreport: --testreport-failed-from={spec}: cannot read Buddy: {exc}"
         ) from None
     finally:

@@ -17,11 +17,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
-import pytest
-
 from .. import __version__
 from ..ci import CIInfo
-from ..config import Settings
+from ..config import Settings, usage_error
 from ..engine.secrets import Secret
 from ..model import Outcome, ResultKind, Session, TestResult, truncate_lines
 from .options import CREDENTIALS, OPTIONS
@@ -374,7 +372,7 @@ class BuildkiteTarget(HttpTarget):
     def from_settings(cls, settings: Settings) -> BuildkiteTarget:
         token = read_secret(settings, "buildkite_token", "buildkite_token_file")
         if not token:
-            raise pytest.UsageError(
+            raise usage_error(
                 "testreport: the buildkite target needs the suite API token: set "
                 "BUILDKITE_ANALYTICS_TOKEN (or TESTREPORT_BUILDKITE_TOKEN, or "
                 "testreport_buildkite_token_file)"

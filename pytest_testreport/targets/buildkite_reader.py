@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from typing import Any, Optional
 from urllib.parse import quote
 
-import pytest
 import requests
 
 from ..ci import detect_ci
-from ..config import Settings
+from ..config import Settings, usage_error
 from ..engine.errors import DeliveryError, RejectedError
 from ..engine.limits import Deadline
 from ..engine.secrets import Secret
@@ -184,7 +183,7 @@ class BuildkiteReader(Reader):
             if not value
         ]
         if missing:
-            raise pytest.UsageError(
+            raise usage_error(
                 f"testreport: reading from Buildkite needs {', '.join(missing)} "
                 "(or the ini keys testreport_buildkite_org / testreport_buildkite_suite)"
             )
@@ -357,10 +356,10 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[st
                 run = found
             tests = [t for t in reader.executions(run["id"]) if t["final"]]
     except NotFound as exc:
-        raise pytest.UsageError(f"testreport: --testreport-failed-from={spec}: {exc}") from None
+        raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
     except RejectedError as exc:
         if exc.is_auth:
-            raise pytest.UsageError(f"testreport: --testreport-failed-from={spec}: {exc}") from None
+            raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
         return f"testreport: cannot read Buildkite ({exc}); running all tests", [], 0
     except DeliveryError as exc:
         return f"testreport: cannot read Buildkite ({exc}); running all tests", [], 0

@@ -9,9 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-import pytest
-
-from ..config import Settings
+from ..config import Settings, usage_error
 from ..engine.debuglog import debug_log
 from ..engine.limits import Deadline
 from ..engine.secrets import Secret
@@ -39,9 +37,7 @@ def read_secret(settings: Settings, option: str, file_option: Optional[str] = No
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise pytest.UsageError(
-                f"testreport: cannot read the token file {path}: {exc}"
-            ) from None
+            raise usage_error(f"testreport: cannot read the token file {path}: {exc}") from None
     return Secret(value or "")
 
 
