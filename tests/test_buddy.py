@@ -30,7 +30,7 @@ from pytest_testreport.targets.buddy_junit import (
     parse_data,
     session_payload,
 )
-from pytest_testreport.targets.buddy_reader import failed_session
+from pytest_testreport.targets.buddy_reader import failed_nodeids, failed_session
 
 from .buddy_helpers import (
     SUITE_TESTS,
@@ -749,6 +749,14 @@ def test_failed_session_for_failed_from(
     with pytest.raises(pytest.UsageError, match="TESTREPORT_BUDDY_SUITE"):
         env = {k: v for k, v in buddy_fake.env().items() if k != "TESTREPORT_BUDDY_SUITE"}
         failed_session(settings_from_env(env, tmp_path), None)
+    buddy_fake.unauthorized()  # a rejected token is a configuration error
+    with pytest.raises(pytest.UsageError, match="401"):
+        failed_nodeids(settings, None)
+    buddy_fake.authorize()
+    buddy_fake.outage()  # an unreachable service: run everything, and say why
+    message, nodeids = failed_nodeids(settings, None)
+    assert nodeids == [] and message.startswith("testreport: cannot read Buddy (")
+    assert message.endswith("); running all tests")
 
 
 def test_failed_from_buddy_reruns_what_failed(

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from ..ci import detect_ci
 from ..config import Settings, usage_error
 from ..engine.errors import DeliveryError, RejectedError
+from ..engine.limits import Deadline
 from ..reading import (
     LATEST,
     Json,
@@ -33,6 +34,8 @@ from ..reading import (
 )
 from .buddy_junit import api_url, bearer_client, nodeid_from_case, parse_data
 from .remote import read_secret
+
+FAILED_FROM_DEADLINE = 60.0  # seconds pytest's start-up may spend asking Buddy
 
 if TYPE_CHECKING:
     from ..engine.http import HttpClient
@@ -341,8 +344,15 @@ class BuddyReader(Reader):
 
 
 def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[str]]:
-    """For ``--testreport-failed-from=buddy[:SESSION]``: (what to tell the user, node ids)."""
-    described, nodeids = failed_session(settings, ref)
+    """For ``--testreport-failed-from=buddy[:SESSION]``: (what to tell the user, node ids).
+
+    A service that cannot be read gives no node ids (the caller runs everything) and says so,
+    as for Buildkite: a rerun that cannot learn what failed must not skip tests.
+    """
+    try:
+        described, nodeids = failed_session(settings, ref)
+    except DeliveryError as exc:
+        return f"testreport: cannot read Buddy ({exc}); running all tests", []
     if described is None:
         return "testreport: no earlier closed buddy session; running all tests", []
     if not nodeids:
@@ -357,11 +367,14 @@ def failed_session(settings: Settings, ref: Optional[str]) -> tuple[Optional[str
     """(which session, its failed node ids) for ``failed_nodeids``.
 
     Without ``ref``: the newest closed session on the current branch. ``(None, [])`` when the
-    suite has no such session yet. Raises ``pytest.UsageError`` for a wrong configuration, an
-    unknown session or a service that cannot be read.
+    suite has no such session yet. Raises ``pytest.UsageError`` for a wrong configuration, a
+    rejected token or an unknown session; ``DeliveryError`` when Buddy cannot be read.
     """
     spec = f"buddy:{ref}" if ref else "buddy"
     reader = BuddyReader.from_settings(settings)
+    deadline = Deadline()  # pytest's start-up waits for this: never for long
+    deadline.set(FAILED_FROM_DEADLINE)
+    reader.http.bind(deadline)
     branch = None
     try:
         if ref:
@@ -375,10 +388,10 @@ def failed_session(settings: Settings, ref: Optional[str]) -> tuple[Optional[str
         nodeids = reader.failed_nodeids(view)
     except NotFound as exc:
         raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
-    except DeliveryError as exc:
-        raise usage_error(
-            f"testreport: --testreport-failed-from={spec}: cannot read Buddy: {exc}"
-        ) from None
+    except RejectedError as exc:
+        if not exc.is_auth:
+            raise
+        raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
     finally:
         reader.close()
     number = f" (#{view['relative_id']})" if view.get("relative_id") else ""
