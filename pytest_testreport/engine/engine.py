@@ -208,7 +208,7 @@ class Sender(threading.Thread):
             try:
                 self.target.send_batch(self._session, part, progress)
             except RejectedError as exc:
-                if exc.is_auth:
+                if exc.stops_target:
                     self._go_offline(_describe(exc))
                 elif len(part) > 1 and exc.status in (400, 413, 422):
                     if self._forget(key):

@@ -28,11 +28,13 @@ class DeadlineError(RetryableError):
 class RejectedError(DeliveryError):
     """The service refused the request and retrying cannot fix it (400, 401, 403, 404, 413, 422)."""
 
-    def __init__(self, status: int, reason: str, body: str, hint: Optional[str] = None) -> None:
+    def __init__(self, status: int, reason: str, body: str, hint: Optional[str] = None,
+                 *, stops_target: bool = False) -> None:  # fmt: skip
         self.status = status
         self.reason = reason
         self.body = body
         self.hint = hint
+        self._stops_target = stops_target
         text = f"{status} {reason}"
         if body:
             text += f": {body[:500]}"
@@ -43,3 +45,9 @@ class RejectedError(DeliveryError):
     @property
     def is_auth(self) -> bool:
         return self.status in (401, 403)
+
+    @property
+    def stops_target(self) -> bool:
+        """Nothing more can be delivered to this target in this run (bad credentials, or a
+        target that says its session is gone): the engine spools everything from now on."""
+        return self._stops_target or self.is_auth

@@ -52,14 +52,6 @@ def parse_data_limit(value: str) -> int:
     return limit
 
 
-class SessionGone(RejectedError):
-    """The session cannot take cases (unknown or closed): stop sending and spool the rest."""
-
-    @property
-    def is_auth(self) -> bool:  # the engine goes spool-only on these; so must we here
-        return True
-
-
 def _token_source(settings: Settings) -> str:
     if settings.values.get("buddy_ut_token"):
         for name in ("TESTREPORT_BUDDY_UT_TOKEN", "BUDDY_UT_TOKEN"):
@@ -235,15 +227,17 @@ class BuddyTarget(HttpTarget):
                     if self.joined
                     else f"session {self.session_id} no longer exists"
                 )
-                raise SessionGone(404, exc.reason, "", where) from None
+                # A session that is gone takes nothing more: the engine spools the rest.
+                raise RejectedError(404, exc.reason, "", where, stops_target=True) from None
             if exc.status in (400, 409) and "closed" in exc.body.lower():
-                raise SessionGone(
+                raise RejectedError(
                     exc.status,
                     exc.reason,
                     exc.body,
                     "the session is closed; "
                     f"pytest-testreport buddy reopen {self.session_id} then "
                     "pytest-testreport replay",
+                    stops_target=True,
                 ) from None
             raise
 
