@@ -18,6 +18,8 @@ from . import targets as registry
 if TYPE_CHECKING:
     import pytest
 
+    from .ci import CIInfo
+
 OFF_VALUES = ("none", "off", "0", "false", "no")
 CAPTURE_MODES = ("failed", "all", "none")
 
@@ -259,6 +261,16 @@ class Settings:
     @property
     def debug_path(self) -> Path:
         return self.rootdir / ".testreport" / "debug.log"
+
+    def ci(self) -> CIInfo:
+        """The run's CI and VCS facts, detected once: selection and the session share them."""
+        found = self.__dict__.get("_ci")
+        if found is None:
+            from .ci import detect_ci
+
+            found = self.__dict__["_ci"] = detect_ci(self.env, self.rootdir,
+                                                     overrides=self.overrides)  # fmt: skip
+        return found
 
     @property
     def overrides(self) -> dict[str, Optional[str]]:

@@ -16,7 +16,6 @@ from typing import Any, Optional
 import pytest
 
 from . import __version__
-from .ci import detect_ci
 from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
@@ -47,7 +46,7 @@ class Controller:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         settings = self.settings
         self.session = Session(
-            ci=detect_ci(settings.env, settings.rootdir, overrides=settings.overrides),
+            ci=settings.ci(),
             rootdir=str(settings.rootdir),
             args=[str(a) for a in self.config.invocation_params.args],
             hostname=socket.gethostname(),

@@ -40,7 +40,6 @@ class FailedSelection:
 
 def resolve_failed(settings: Settings) -> FailedSelection:
     """Look the failed tests up once, in the controller, before any worker starts."""
-    from .ci import detect_ci
     from .targets.local_reader import LocalReader
 
     assert settings.failed_from is not None
@@ -67,7 +66,7 @@ def resolve_failed(settings: Settings) -> FailedSelection:
                 ) from None
             nodeids = [t["nodeid"] for t in reader.failed(ref, None)]
         else:
-            branch = detect_ci(settings.env, settings.rootdir, overrides=settings.overrides).branch
+            branch = settings.ci().branch
             session_id, nodeids = reader.failed_for_rerun(branch)
     if session_id is None:
         return FailedSelection(None, "testreport: no earlier local session; running all tests")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import pytest
 
-from pytest_testreport.config import Option, all_options
+from pytest_testreport.config import Option, all_options, settings_from_env
 
 from .conftest import cli_json, latest
 
@@ -186,3 +187,12 @@ def test_cli_settings_read_the_ini_file_under_the_environment(tmp_path, name, te
     env = {"TESTREPORT_FLUSH_TIMEOUT": "9"}
     assert settings_from_env(env, tmp_path).flush_timeout == 9.0
     assert settings_from_env({}, tmp_path / "missing").flush_timeout == 30.0
+
+
+def test_ci_facts_are_detected_once_per_run(tmp_path: Path) -> None:
+    """Selection (--testreport-failed-from) and the session share one detection: git runs once."""
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "feature/x", "TESTREPORT_BRANCH": "main"}
+    settings = settings_from_env(env, tmp_path)
+    first = settings.ci()
+    assert first.provider == "github_actions" and first.branch == "main"  # the override wins
+    assert settings.ci() is first

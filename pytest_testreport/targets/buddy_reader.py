@@ -15,7 +15,6 @@ from math import gcd
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..ci import detect_ci
 from ..config import Settings, usage_error
 from ..engine.errors import DeliveryError, RejectedError
 from ..engine.limits import Deadline
@@ -380,7 +379,7 @@ def failed_session(settings: Settings, ref: Optional[str]) -> tuple[Optional[str
         if ref:
             view = reader._view(ref, None)
         else:
-            branch = detect_ci(settings.env, settings.rootdir, overrides=settings.overrides).branch
+            branch = settings.ci().branch
             found = reader.latest_closed(branch)
             if found is None:
                 return None, []

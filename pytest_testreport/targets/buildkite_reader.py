@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import requests
 
-from ..ci import detect_ci
 from ..config import Settings, usage_error
 from ..engine.errors import DeliveryError, RejectedError
 from ..engine.limits import Deadline
@@ -329,8 +328,7 @@ class BuildkiteReader(Reader):
 
 def current_branch(settings: Settings) -> Optional[str]:
     """The branch this run would be filed under (same rules as the upload's run_env)."""
-    ci = detect_ci(settings.env, settings.rootdir, overrides=settings.overrides)
-    return run_branch(ci, read_overrides(settings.env))
+    return run_branch(settings.ci(), read_overrides(settings.env))
 
 
 def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[str], int]:
