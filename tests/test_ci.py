@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import pytest
 
-from pytest_testreport import ci
+from pytest_testreport import ci, ci_providers
 from pytest_testreport.ci import CIInfo, detect_ci
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -314,7 +314,7 @@ def test_provider_detection(name: str) -> None:
 
 def test_every_provider_is_covered_by_the_table() -> None:
     covered = {detect_ci(env, use_git=False).provider for env, _ in PROVIDER_CASES.values()}
-    assert covered == {p.name for p in ci._PROVIDERS}
+    assert covered == {p.name for p in ci_providers.PROVIDERS}
 
 
 def test_github_pull_request_target_reads_pr_number_from_event_payload(tmp_path: Path) -> None:
