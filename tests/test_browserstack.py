@@ -12,6 +12,7 @@ import pytest
 from pytest_testreport.ci import CIInfo
 from pytest_testreport.model import Failure, Outcome, ResultKind, Session, Step, TestResult
 from pytest_testreport.targets import browserstack as bs
+from pytest_testreport.targets import browserstack_hooks as bshooks
 from pytest_testreport.targets import browserstack_map as bsmap
 from tests.fakes import browserstack_rules as rules
 
@@ -150,16 +151,16 @@ def test_failure_per_phase_and_hooks() -> None:
                durations={"setup": 2.0, "call": 0.1, "teardown": 0.01})  # fmt: skip
     _, finish = valid(r, hooks=("h1",))
     assert [f["backtrace"] for f in finish["failure"]] == [["E  boom"], ["E  cleanup"]]
-    assert bsmap.hook_phases(r, "slow-or-failed", 1.0) == ["setup", "teardown"]
-    assert bsmap.hook_phases(r, "none", 1.0) == []
-    assert bsmap.hook_phases(result(), "slow-or-failed", 1.0) == []
-    assert bsmap.hook_phases(result(), "all", 1.0) == ["setup", "teardown"]
-    setup, teardown = bsmap.hook_finish(r, "setup"), bsmap.hook_finish(r, "teardown")
+    assert bshooks.hook_phases(r, "slow-or-failed", 1.0) == ["setup", "teardown"]
+    assert bshooks.hook_phases(r, "none", 1.0) == []
+    assert bshooks.hook_phases(result(), "slow-or-failed", 1.0) == []
+    assert bshooks.hook_phases(result(), "all", 1.0) == ["setup", "teardown"]
+    setup, teardown = bshooks.hook_finish(r, "setup"), bshooks.hook_finish(r, "teardown")
     assert (setup["result"], setup["hook_type"], setup["duration_in_ms"]) == (
         "passed", "beforeEach", 2000)  # fmt: skip
     assert (teardown["result"], teardown["hook_type"]) == ("failed", "afterEach")
     assert teardown["failure"] == [{"backtrace": ["E  cleanup"]}]
-    start = bsmap.hook_start(r, "teardown", "run-1", {})
+    start = bshooks.hook_start(r, "teardown", "run-1", {})
     assert start["test_run_id"] == "run-1" and start["started_at"] == "2025-11-11T10:30:10.210Z"
     for body, check in ((start, rules.run_start), (setup, rules.run_finish)):
         check(body, hook=True)
@@ -174,11 +175,11 @@ def test_collection_error_scopes_and_logs() -> None:
     start, _finish = valid(r)
     assert start["scopes"] == ["tests/test_b.py"] and start["location"] == "tests/test_b.py"
     assert start["custom_metadata"]["pytest.outcome"] == "collection_error"
-    entries = bsmap.log_entries(r, "run-1")
+    entries = bshooks.log_entries(r, "run-1")
     assert [e["level"] for e in entries[:2]] == ["ERROR", "INFO"]
     assert entries[0]["message"].endswith("more")  # a multi-line record stays one entry
     assert len(entries) == 5 and all(len(e["message"]) <= 10_000 for e in entries)
-    many = bsmap.log_entries(result(log="\n".join(f"INFO x {i}" for i in range(2000))), "r")
+    many = bshooks.log_entries(result(log="\n".join(f"INFO x {i}" for i in range(2000))), "r")
     assert len(many) == 500 and any("log entries not sent" in e["message"] for e in many)
     rules.logs({"logs": many})
 
@@ -626,17 +627,18 @@ def test_fixture_records_split_a_phase_by_scope() -> None:
     r = result(outcome=Outcome.ERROR, failure=failure, fixtures=fixtures,
                durations={"setup": 2.0, "call": 0.3, "teardown": 1.6}, duration=3.9,
                finished_at=T0 + timedelta(seconds=3.9))  # fmt: skip
-    hooks = bsmap.hook_runs(r, "all", 1.0)
+    hooks = bshooks.hook_runs(r, "all", 1.0)
     assert [(h.key, h.hook_type, round(h.duration, 2), h.result) for h in hooks] == [
         ("beforeAll", "beforeAll", 1.3, "passed"), ("beforeEach", "beforeEach", 0.7, "passed"),
         ("afterEach", "afterEach", 0.1, "passed"), ("afterAll", "afterAll", 1.5, "failed"),
     ]  # fmt: skip
-    assert [h.key for h in bsmap.hook_runs(r, "slow-or-failed", 1.0)] == ["beforeAll", "afterAll"]
-    assert [h.key for h in bsmap.hook_runs(r, "slow-or-failed", 0.5)] == [
+    assert [h.key for h in bshooks.hook_runs(r, "slow-or-failed", 1.0)] == ["beforeAll", "afterAll"]
+    assert [h.key for h in bshooks.hook_runs(r, "slow-or-failed", 0.5)] == [
         "beforeAll", "beforeEach", "afterAll"]  # fmt: skip
-    assert bsmap.hook_runs(r, "none", 0.0) == []
+    assert bshooks.hook_runs(r, "none", 0.0) == []
     before_all, after_all = hooks[0], hooks[3]
-    start, finish = bsmap.hook_start(r, before_all, "run-1", {}), bsmap.hook_finish(r, after_all)
+    start = bshooks.hook_start(r, before_all, "run-1", {})
+    finish = bshooks.hook_finish(r, after_all)
     assert (start["hook_type"], start["started_at"]) == ("beforeAll", "2025-11-11T10:30:10.500Z")
     assert "db" in start["name"]
     assert (finish["hook_type"], finish["duration_in_ms"]) == ("afterAll", 1500)
@@ -644,7 +646,7 @@ def test_fixture_records_split_a_phase_by_scope() -> None:
     rules.run_start(json.loads(json.dumps(start)), hook=True)
     rules.run_finish(json.loads(json.dumps(finish)), hook=True)
     # Without records a phase stays one beforeEach/afterEach hook run, as before.
-    assert [h.key for h in bsmap.hook_runs(result(), "all", 1.0)] == ["setup", "teardown"]
+    assert [h.key for h in bshooks.hook_runs(result(), "all", 1.0)] == ["setup", "teardown"]
 
 
 def test_log_entries_keep_their_own_times() -> None:
@@ -656,7 +658,7 @@ def test_log_entries_keep_their_own_times() -> None:
     ]
     r = result(outcome=Outcome.FAILED, logs=logs, log="WARNING x first\nERROR x second",
                stdout="out")  # fmt: skip
-    entries = bsmap.log_entries(r, "run-1")
+    entries = bshooks.log_entries(r, "run-1")
     assert [(e["timestamp"], e["level"], e["message"]) for e in entries] == [
         ("2025-11-11T10:30:10.100Z", "WARN", "first"),
         ("2025-11-11T10:30:10.250Z", "ERROR", "second"),

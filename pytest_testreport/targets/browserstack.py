@@ -6,7 +6,8 @@ The engine delivers a result when the test has ended, so start and finish go bac
 start carrying the test's true ``started_at``. Every step a result reached is written to the
 engine's ``progress`` so that a spooled result resumes where it stopped and no server-side run is
 created twice; a start whose answer was lost is looked up by our id (``testreport.id`` metadata)
-before anything is started again. Payloads and limits live in ``browserstack_map``.
+before anything is started again. Payloads and limits live in ``browserstack_map`` (test runs) and
+``browserstack_hooks`` (hook runs and logs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..config import usage_error
 from ..engine.errors import AmbiguousError, DeliveryError
 from ..engine.secrets import Secret
 from ..model import Session, TestResult, TestStart, utcnow
+from . import browserstack_hooks as bshooks
 from . import browserstack_map as bsmap
 from .browserstack_map import Json
 from .browserstack_reader import (
@@ -385,7 +387,7 @@ class BrowserStackTarget(HttpTarget):
         """Hook runs of the slow or failed phases (per the mode); returns their uuids."""
         sent: list[str] = []
         hooks = step.setdefault("hooks", {})
-        for run_hook in bsmap.hook_runs(result, self.config.hooks, self.config.hook_threshold):
+        for run_hook in bshooks.hook_runs(result, self.config.hooks, self.config.hook_threshold):
             phase = run_hook.key
             hook = hooks.setdefault(phase, {})
             if hook.get("skip"):
@@ -396,22 +398,22 @@ class BrowserStackTarget(HttpTarget):
                     continue
                 data = self._create(
                     f"builds/{build}/hooks/start",
-                    bsmap.hook_start(result, run_hook, run, self.env),
+                    bshooks.hook_start(result, run_hook, run, self.env),
                     hook,
                 )
                 hook["uuid"] = self._created(data, "uuid", "POST hooks/start", f"dry-run-{phase}")
                 hook.pop("start", None)
             if not hook.get("done"):
                 self._call("PUT", f"builds/{build}/hooks/{hook['uuid']}/finish",
-                           bsmap.hook_finish(result, run_hook))  # fmt: skip
+                           bshooks.hook_finish(result, run_hook))  # fmt: skip
                 hook["done"] = True
             sent.append(hook["uuid"])
         return sent
 
     def _logs(self, build: str, result: TestResult, run: str, step: dict[str, Any]) -> None:
-        if not bsmap.wants_logs(result, self.config.logs):
+        if not bshooks.wants_logs(result, self.config.logs):
             return
-        parts = bsmap.chunks(bsmap.log_entries(result, run))
+        parts = bshooks.chunks(bshooks.log_entries(result, run))
         for index in range(int(step.get("logs", 0)), len(parts)):
             # Counted before the call: a request that may have arrived is never sent twice.
             step["logs"] = index + 1
