@@ -12,6 +12,7 @@ import pytest
 from pytest_testreport.ci import CIInfo
 from pytest_testreport.model import Failure, Outcome, ResultKind, Session, Step, TestResult
 from pytest_testreport.targets import browserstack as bs
+from pytest_testreport.targets import browserstack_config as bsconfig
 from pytest_testreport.targets import browserstack_hooks as bshooks
 from pytest_testreport.targets import browserstack_map as bsmap
 from tests.fakes import browserstack_rules as rules
@@ -188,25 +189,25 @@ def test_build_payload_limits() -> None:
     ci = CIInfo(provider="github_actions", is_ci=True, run_id="9" * 80, run_attempt="2",
                 revision="abc", branch="main", job_name="tests")  # fmt: skip
     session = Session(ci=ci, hostname="h", pytest_version="9.0")
-    body = bs.build_start(session, "n" * 400, "p" * 300, [f"t{i}" for i in range(60)])
+    body = bsmap.build_start(session, "n" * 400, "p" * 300, [f"t{i}" for i in range(60)])
     rules.build_start(body)
     assert len(body["name"]) == 255 and len(body["project_name"]) == 255
     assert len(body["tags"]) == 50 and body["tags"][-1] == "… [11 more tags]"
     assert len(body["build_run_identifier"]) <= 64
-    assert (
-        bs.build_run_identifier(CIInfo(provider="gitlab", is_ci=True, run_id="77")) == "gitlab-77"
-    )
-    assert bs.build_run_identifier(CIInfo()) is None
+    gitlab = CIInfo(provider="gitlab", is_ci=True, run_id="77")
+    assert bsmap.build_run_identifier(gitlab) == "gitlab-77"
+    assert bsmap.build_run_identifier(CIInfo()) is None
     assert body["framework"] == {"name": "pytest", "version": "9.0"}
     assert body["version_control"]["branch"] == "main"
-    assert bs.default_build_name(ci) == "tests" and bs.default_build_name(CIInfo()) == "pytest"
+    assert bsmap.default_build_name(ci) == "tests"
+    assert bsmap.default_build_name(CIInfo()) == "pytest"
 
 
 def test_environment_option() -> None:
-    assert bsmap.parse_environment("browser=chrome, os_version=11") == {
+    assert bsconfig.parse_environment("browser=chrome, os_version=11") == {
         "browser": "chrome", "os_version": "11"}  # fmt: skip
     with pytest.raises(ValueError, match="FIELD=VALUE"):
-        bsmap.parse_environment("colour=blue")
+        bsconfig.parse_environment("colour=blue")
 
 
 # -- runs against the fake --------------------------------------------------------------------

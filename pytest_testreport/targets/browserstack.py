@@ -6,180 +6,31 @@ The engine delivers a result when the test has ended, so start and finish go bac
 start carrying the test's true ``started_at``. Every step a result reached is written to the
 engine's ``progress`` so that a spooled result resumes where it stopped and no server-side run is
 created twice; a start whose answer was lost is looked up by our id (``testreport.id`` metadata)
-before anything is started again. Payloads and limits live in ``browserstack_map`` (test runs) and
-``browserstack_hooks`` (hook runs and logs).
+before anything is started again. Payloads and limits live in ``browserstack_map`` (the build,
+test runs) and ``browserstack_hooks`` (hook runs, logs); settings in ``browserstack_config``; the
+``browserstack start/finish`` verbs in ``browserstack_cli``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import os
-import platform
-import sys
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..ci import CIInfo
-from ..config import usage_error
 from ..engine.errors import AmbiguousError, DeliveryError
-from ..engine.secrets import Secret
 from ..model import Session, TestResult, TestStart, utcnow
 from . import browserstack_hooks as bshooks
 from . import browserstack_map as bsmap
-from .browserstack_map import Json
-from .browserstack_reader import (
-    BrowserStackReader,
-    UnexpectedAnswer,
-    add_commands,
-    answer,
-    find_build,
-    run_index,
-)
-from .options import BROWSERSTACK_API_URL, CREDENTIALS, OPTIONS
-from .remote import HttpTarget, make_client, read_secret
+from .browserstack_config import CONCURRENCY, BrowserStackConfig, client
+from .browserstack_reader import BrowserStackReader, UnexpectedAnswer, answer, find_build, run_index
+from .options import CREDENTIALS, OPTIONS
+from .remote import HttpTarget
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..engine.http import HttpClient
 
-BUILD_NAME_MAX = 255  # build name and project name
-BUILD_RUN_ID_MAX = 64
-BUILD_TAGS_MAX = 50
-TEXT_MAX = 2000  # undocumented free text (commit message, host fields): kept reasonable
-DEFAULT_RATE = (1600, 300)  # the published limit: 1600 requests per 5 minutes per user
-AUTH_HINT = "check BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY"
-CONCURRENCY = 4
 _LINK_KEYS = ("build_url", "dashboard_url", "public_url", "url")
-
-
-def parse_build_tags(value: str) -> list[str]:
-    """``testreport_browserstack_build_tags``: comma-separated."""
-    return [tag.strip() for tag in value.split(",") if tag.strip()]
-
-
-# -- the build payload -------------------------------------------------------------------------
-def build_run_identifier(ci: CIInfo) -> Optional[str]:
-    """The CI run (without its attempt, so re-runs of one CI run are grouped), ≤ 64 characters."""
-    run = ci.run_id or ci.build_key
-    if not ci.is_ci or not run:
-        return None
-    ident = bsmap.clean_text(f"{ci.provider}-{run}")
-    if len(ident) > BUILD_RUN_ID_MAX:  # an identifier: a digest keeps it unique, a cut may not
-        ident = ident[:23] + "-" + hashlib.sha1(ident.encode()).hexdigest()
-    return ident
-
-
-def build_tags(tags: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for tag in tags:
-        tag = bsmap.clip(tag, bsmap.TAG_MAX)
-        if tag and tag not in out:
-            out.append(tag)
-    if len(out) > BUILD_TAGS_MAX:
-        out = [*out[: BUILD_TAGS_MAX - 1], f"… [{len(out) - BUILD_TAGS_MAX + 1} more tags]"]
-    return out
-
-
-def _some(values: dict[str, Any]) -> Json:
-    return {k: bsmap.clip(v, TEXT_MAX) for k, v in values.items() if v not in (None, "")}
-
-
-def build_start(session: Session, name: str, project: str, tags: list[str]) -> Json:
-    ci = session.ci
-    body: Json = {
-        "name": bsmap.clip(name, BUILD_NAME_MAX),
-        "project_name": bsmap.clip(project, BUILD_NAME_MAX),
-        "started_at": bsmap.iso(session.started_at),
-        "framework": {"name": "pytest", "version": session.pytest_version or "unknown"},
-    }
-    body["host_info"] = _some({"hostname": session.hostname, "platform": sys.platform,
-                               "type": platform.system(), "version": platform.release(),
-                               "arch": platform.machine()})  # fmt: skip
-    if tags:
-        body["tags"] = build_tags(tags)
-    ident = build_run_identifier(ci)
-    if ident:
-        body["build_run_identifier"] = ident
-    if ci.is_ci:
-        body["ci_info"] = _some({"name": ci.provider, "build_url": ci.run_url,
-                                 "url": ci.repository_url or ci.run_url,
-                                 "build_number": ci.run_number,
-                                 "job_name": ci.job_name})  # fmt: skip
-    vcs = _some({"name": "git" if ci.revision else None, "sha": ci.revision, "branch": ci.branch,
-                 "tag": ci.tag, "commit_message": ci.commit_message,
-                 "committer_name": ci.committer})  # fmt: skip
-    if vcs:
-        body["version_control"] = vcs
-    return body
-
-
-def default_build_name(ci: CIInfo) -> str:
-    return ci.job_name or ci.workflow or "pytest"
-
-
-def now_iso() -> str:
-    return bsmap.iso(datetime.now(timezone.utc))
-
-
-@dataclass
-class BrowserStackConfig:
-    """The target's settings, validated."""
-
-    api_url: str
-    username: str
-    access_key: Secret
-    project: str
-    build_name: Optional[str] = None
-    build_tags: list[str] = field(default_factory=list)
-    build_id: Optional[str] = None
-    environment: dict[str, str] = field(default_factory=dict)
-    hooks: str = "slow-or-failed"
-    hook_threshold: float = 1.0
-    logs: str = "failed"
-    dry_run: bool = False
-    replay: bool = False  # built by the CLI (replay): a spooled open may have made a build
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BrowserStackConfig:
-        values = settings.values
-        username = (values.get("browserstack_username") or "").strip()
-        access_key = read_secret(settings, "browserstack_access_key")
-        for present, variable in ((username, "BROWSERSTACK_USERNAME"),
-                                  (access_key, "BROWSERSTACK_ACCESS_KEY")):  # fmt: skip
-            if not present:
-                raise usage_error(
-                    f"testreport: the browserstack target needs {variable} (environment, or "
-                    f"TESTREPORT_{variable} / ini testreport_{variable.lower()})"
-                )
-        return cls(
-            api_url=(values.get("browserstack_api_url") or BROWSERSTACK_API_URL).rstrip("/"),
-            username=username,
-            access_key=access_key,
-            project=values.get("browserstack_project") or settings.rootdir.name or "pytest",
-            build_name=values.get("browserstack_build_name") or None,
-            build_tags=list(values.get("browserstack_build_tags") or []),
-            build_id=values.get("browserstack_build_id") or None,
-            environment=dict(values.get("browserstack_environment") or {}),
-            hooks=values.get("browserstack_hooks") or "slow-or-failed",
-            hook_threshold=float(values.get("browserstack_hook_threshold", 1.0)),
-            logs=values.get("browserstack_logs") or "failed",
-            dry_run=bool(values.get("dry_run")),
-            replay=not settings.targets,
-        )
-
-
-def _client(settings: Settings, config: BrowserStackConfig) -> HttpClient:
-    token = f"{config.username}:{config.access_key.reveal()}".encode()
-    headers = {"Authorization": Secret("Basic " + base64.b64encode(token).decode("ascii"))}
-    return make_client(settings, "browserstack", config.api_url, headers,  # type: ignore[arg-type]
-                       auth_hint=AUTH_HINT, default_rate=DEFAULT_RATE,
-                       pool_size=CONCURRENCY)  # fmt: skip
 
 
 class BrowserStackTarget(HttpTarget):
@@ -212,12 +63,12 @@ class BrowserStackTarget(HttpTarget):
     @classmethod
     def from_settings(cls, settings: Settings) -> BrowserStackTarget:
         config = BrowserStackConfig.from_settings(settings)
-        return cls(config, _client(settings, config))
+        return cls(config, client(settings, config))
 
     @classmethod
     def reader(cls, settings: Settings) -> BrowserStackReader:
         config = BrowserStackConfig.from_settings(settings)
-        return BrowserStackReader(_client(settings, config), config.project)
+        return BrowserStackReader(client(settings, config), config.project)
 
     # -- calls ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any, idempotent: bool = True) -> dict[str, Any]:
@@ -257,19 +108,19 @@ class BrowserStackTarget(HttpTarget):
 
     def _find_build(self, session: Session) -> Optional[str]:
         """The project's build with this session's name and start time, if one exists."""
-        name = bsmap.clip(self._build_name(session), BUILD_NAME_MAX)
+        name = bsmap.clip(self._build_name(session), bsmap.BUILD_NAME_MAX)
         try:
             return find_build(self.http, self.config.project, name, session.started_at)
         except DeliveryError:
             return None  # cannot look: start a build (a duplicate beats losing the results)
 
     def _build_name(self, session: Session) -> str:
-        return self.config.build_name or default_build_name(session.ci)
+        return self.config.build_name or bsmap.default_build_name(session.ci)
 
     def start_build(self, session: Session) -> str:
         """``POST /builds/start``; not repeated blindly (a lost answer may have made a build)."""
-        config = self.config
-        body = build_start(session, self._build_name(session), config.project, config.build_tags)
+        name, config = self._build_name(session), self.config
+        body = bsmap.build_start(session, name, config.project, config.build_tags)
         data = self._call("POST", "builds/start", body, idempotent=False)
         for key in _LINK_KEYS:
             if isinstance(data.get(key), str) and data[key].startswith("http"):
@@ -456,14 +307,6 @@ class BrowserStackTarget(HttpTarget):
 
     @classmethod
     def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        from .browserstack_cli import add_commands  # the CLI's own module: runs never load it
+
         add_commands(verbs)
-
-
-def cli_target() -> tuple[BrowserStackTarget, Settings]:
-    """A target for the CLI verbs, configured from the environment (never joining a build)."""
-    from ..config import settings_from_env
-
-    settings = settings_from_env(os.environ, Path.cwd())
-    config = BrowserStackConfig.from_settings(settings)
-    config.build_id = None  # `start` makes a new build even inside a sharded job's environment
-    return BrowserStackTarget(config, _client(settings, config)), settings

@@ -1,11 +1,11 @@
-"""Pure mapping from a result to BrowserStack's ``/ext/v1`` test run, within the API's limits.
+"""Pure mapping from the model to BrowserStack's ``/ext/v1`` build and test runs, within limits.
 
-A test run's start and finish payloads, and the bounded texts, statuses, tags, metadata,
-environment and failures they carry. Every documented limit is applied here, before anything is
-sent: strings are cut with a visible marker, lists keep their most useful end, and what cannot
-carry a marker inline (dropped tags or metadata keys) is listed under the
-``testreport.truncated`` metadata key of the test run. Hook runs and logs, sent between a run's
-start and finish, are mapped in ``browserstack_hooks``.
+The build's start payload (from the session), and a test run's start and finish payloads with
+the bounded texts, statuses, tags, metadata, environment and failures they carry. Every
+documented limit is applied here, before anything is sent: strings are cut with a visible
+marker, lists keep their most useful end, and what cannot carry a marker inline (dropped tags
+or metadata keys) is listed under the ``testreport.truncated`` metadata key of the test run.
+Hook runs and logs, sent between a run's start and finish, are mapped in ``browserstack_hooks``.
 Reference: ``shared/reference/browserstack.md`` §3 (fields and limits) and §10 (mapping).
 """
 
@@ -15,10 +15,12 @@ import hashlib
 import platform
 import re
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ..model import Outcome, ResultKind, TestResult, TestStart
+from ..ci import CIInfo
+from ..model import Outcome, ResultKind, Session, TestResult, TestStart
 from ..reports import split_nodeid
 from .remote import clean_text
 
@@ -35,6 +37,11 @@ STEP_FAILURE_MAX = 5000
 STEP_TEXT_MAX = 1000  # undocumented; the step API already keeps texts this short
 ENVIRONMENT_LIMITS = {"device": 100, "os": 100, "os_version": 50,
                       "browser": 100, "browser_version": 50}  # fmt: skip
+
+BUILD_NAME_MAX = 255  # build name and project name
+BUILD_RUN_ID_MAX = 64
+BUILD_TAGS_MAX = 50
+TEXT_MAX = 2000  # undocumented free text (commit message, host fields): kept reasonable
 
 # Metadata keys of ours; the ``attempt`` key is the interface decision's spelling.
 ID_KEY = "testreport.id"
@@ -184,23 +191,6 @@ def environment(base: dict[str, str], result: Optional[TestResult] = None) -> di
     return {k: clip(v, ENVIRONMENT_LIMITS[k]) for k, v in env.items() if v}
 
 
-def parse_environment(value: str) -> dict[str, str]:
-    """``os=Windows,browser=chrome``: the option's form (a ``ValueError`` names the problem)."""
-    env: dict[str, str] = {}
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        key, sep, text = part.partition("=")
-        key = key.strip()
-        if not sep or key not in ENVIRONMENT_LIMITS:
-            raise ValueError(
-                f"expected FIELD=VALUE pairs with FIELD one of "
-                f"{', '.join(ENVIRONMENT_LIMITS)}; got {part.strip()!r}"
-            )
-        env[key] = text.strip()
-    return env
-
-
 def host_environment() -> dict[str, str]:
     """os and os_version of this machine, as BrowserStack spells the common ones."""
     system = platform.system()
@@ -313,3 +303,67 @@ def test_finish(result: TestResult, env: dict[str, str], hooks: list[str]) -> Js
         tags=tags, custom_metadata=metadata, hooks=hooks,
         meta={"steps": meta_steps} if meta_steps else None,
     )  # fmt: skip
+
+
+# -- the build payload -------------------------------------------------------------------------
+def build_run_identifier(ci: CIInfo) -> Optional[str]:
+    """The CI run (without its attempt, so re-runs of one CI run are grouped), ≤ 64 characters."""
+    run = ci.run_id or ci.build_key
+    if not ci.is_ci or not run:
+        return None
+    ident = clean_text(f"{ci.provider}-{run}")
+    if len(ident) > BUILD_RUN_ID_MAX:  # an identifier: a digest keeps it unique, a cut may not
+        ident = ident[:23] + "-" + hashlib.sha1(ident.encode()).hexdigest()
+    return ident
+
+
+def build_tags(tags: Iterable[str]) -> list[str]:
+    """Distinct tags, each bounded; past the limit, the last tag says how many were left out."""
+    out: list[str] = []
+    for tag in tags:
+        tag = clip(tag, TAG_MAX)
+        if tag and tag not in out:
+            out.append(tag)
+    if len(out) > BUILD_TAGS_MAX:
+        out = [*out[: BUILD_TAGS_MAX - 1], f"… [{len(out) - BUILD_TAGS_MAX + 1} more tags]"]
+    return out
+
+
+def _some(values: dict[str, Any]) -> Json:
+    """The values that are set, as bounded text."""
+    return {k: clip(v, TEXT_MAX) for k, v in values.items() if v not in (None, "")}
+
+
+def build_start(session: Session, name: str, project: str, tags: list[str]) -> Json:
+    """``POST builds/start``: names, host, tags, the CI run and the commit, within limits."""
+    ci = session.ci
+    body: Json = {
+        "name": clip(name, BUILD_NAME_MAX),
+        "project_name": clip(project, BUILD_NAME_MAX),
+        "started_at": iso(session.started_at),
+        "framework": {"name": "pytest", "version": session.pytest_version or "unknown"},
+    }
+    body["host_info"] = _some({"hostname": session.hostname, "platform": sys.platform,
+                               "type": platform.system(), "version": platform.release(),
+                               "arch": platform.machine()})  # fmt: skip
+    if tags:
+        body["tags"] = build_tags(tags)
+    ident = build_run_identifier(ci)
+    if ident:
+        body["build_run_identifier"] = ident
+    if ci.is_ci:
+        body["ci_info"] = _some({"name": ci.provider, "build_url": ci.run_url,
+                                 "url": ci.repository_url or ci.run_url,
+                                 "build_number": ci.run_number,
+                                 "job_name": ci.job_name})  # fmt: skip
+    vcs = _some({"name": "git" if ci.revision else None, "sha": ci.revision, "branch": ci.branch,
+                 "tag": ci.tag, "commit_message": ci.commit_message,
+                 "committer_name": ci.committer})  # fmt: skip
+    if vcs:
+        body["version_control"] = vcs
+    return body
+
+
+def default_build_name(ci: CIInfo) -> str:
+    """The CI job or workflow, else ``pytest``."""
+    return ci.job_name or ci.workflow or "pytest"

@@ -1,6 +1,6 @@
 """The CLI's read side for BrowserStack (``list/show/failed --target browserstack``).
 
-Also the verbs for sharded pipelines (``browserstack start`` / ``browserstack finish``).
+The verbs for sharded pipelines (``browserstack start`` / ``finish``) are in ``browserstack_cli``.
 Uses the ``/ext/v1`` read endpoints (reference §4, known from a community spec): projects,
 builds of a project, one build, the latest build and a build's test runs, each paged with an
 opaque ``next_page`` cursor. Answers are mapped to the CLI's shapes (``reading.py``); an answer
@@ -9,17 +9,11 @@ of an unexpected shape is a clear ``UnexpectedAnswer``, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import socket
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..engine.errors import DeliveryError, RejectedError
-from ..model import Session
 from ..reading import (
     LATEST,
     Json,
@@ -307,62 +301,3 @@ class BrowserStackReader(Reader):
     def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
         raise Unsupported("slow is not available with --target browserstack; "
                        "use the local store (pytest --testreport=local,browserstack)")  # fmt: skip
-
-
-# -- CLI verbs for sharded pipelines: `browserstack start` / `browserstack finish BUILD_ID` --------
-def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    text = "BrowserStack builds for sharded CI: start one before the shards, finish it after"
-    parser = verbs.add_parser("browserstack", help=text, description=text)
-    sub = parser.add_subparsers(dest="browserstack_command", metavar="COMMAND", required=True)
-    start = sub.add_parser("start", help="start a build and print its id",
-                           description="start a build and print its id; shards join it "
-                           "with TESTREPORT_BROWSERSTACK_BUILD_ID")  # fmt: skip
-    start.add_argument(
-        "--export",
-        action="store_true",
-        help="print TESTREPORT_BROWSERSTACK_BUILD_ID=ID (for $GITHUB_ENV)",
-    )
-    start.set_defaults(run=_cmd_start)
-    finish = sub.add_parser(
-        "finish",
-        help="finish a build after every shard is done",
-        description="finish a build after every shard is done",
-    )
-    finish.add_argument("build_id", metavar="BUILD_ID")
-    finish.set_defaults(run=_cmd_finish)
-
-
-def _cmd_start(args: argparse.Namespace) -> int:
-    import pytest
-
-    from .. import __version__
-    from ..ci import detect_ci
-    from .browserstack import cli_target
-
-    target, settings = cli_target()
-    session = Session(
-        ci=detect_ci(os.environ, Path.cwd(), overrides=settings.overrides),
-        rootdir=str(Path.cwd()),
-        hostname=socket.gethostname(),
-        python_version=platform.python_version(),
-        pytest_version=pytest.__version__,
-        plugin_version=__version__,
-    )
-    try:
-        build = target.start_build(session)
-    finally:
-        target.release()
-    print(f"TESTREPORT_BROWSERSTACK_BUILD_ID={build}" if args.export else build)
-    return 0
-
-
-def _cmd_finish(args: argparse.Namespace) -> int:
-    from .browserstack import cli_target, now_iso
-
-    target, _ = cli_target()
-    try:
-        target.finish_build(args.build_id, now_iso())
-    finally:
-        target.release()
-    print(f"build {args.build_id} finished")
-    return 0

@@ -124,12 +124,12 @@ _BROWSERSTACK: tuple[Option, ...] = (
            "job or workflow name, else pytest)", metavar="NAME",
            vendor_env=("BROWSERSTACK_BUILD_NAME",)),
     Option("browserstack_build_tags", "build tags, comma-separated",
-           deferred(".browserstack", "parse_build_tags"), [], "TAGS"),
+           deferred(".browserstack_config", "parse_build_tags"), [], "TAGS"),
     Option("browserstack_build_id", "join this started build (sharded CI; see pytest-testreport "
            "browserstack start); the run does not finish it", metavar="BUILD_ID"),
     Option("browserstack_environment", "test run environment, e.g. browser=chrome,os=Windows "
            "(fields device, os, os_version, browser, browser_version)",
-           deferred(".browserstack_map", "parse_environment"), {}, "FIELD=VALUE,..."),
+           deferred(".browserstack_config", "parse_environment"), {}, "FIELD=VALUE,..."),
     Option("browserstack_hooks", "fixture setup/teardown as hook runs: none, slow-or-failed "
            "(default) or all", parse_choice(*BROWSERSTACK_HOOK_MODES), "slow-or-failed", "MODE"),
     Option("browserstack_hook_threshold", "seconds from which a setup/teardown is slow (1)",
