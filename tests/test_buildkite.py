@@ -23,6 +23,7 @@ from pytest_testreport.engine.engine import MAX_BACKLOG
 from pytest_testreport.engine.errors import RetryableError
 from pytest_testreport.model import Failure, Outcome, ResultKind, Session, Step, TestResult
 from pytest_testreport.targets import buildkite as bk
+from pytest_testreport.targets import buildkite_map as bkmap
 from pytest_testreport.targets.buildkite_reader import Paths, failed_nodeids, run_session
 from tests.buildkite_helpers import (
     FAST,
@@ -63,7 +64,7 @@ def failure(phase: str = "call", message: str = "boom", lines: int = 3) -> Failu
 
 def mapped(res: TestResult, tags: dict[str, str] | None = None) -> dict[str, Any]:
     dropped: list[tuple[str, str]] = []
-    record = bk.to_execution(
+    record = bkmap.to_execution(
         res, T0.timestamp(), "tests/test_a.py", tags or {}, lambda k, p: dropped.append((k, p))
     )
     record["dropped"] = dropped
@@ -119,22 +120,21 @@ def test_execution_fields() -> None:
     assert span["start_at"] == pytest.approx(3.1) and span["duration"] == pytest.approx(0.2)
     (expanded,) = record["failure_expanded"]
     assert set(expanded) == {"expanded", "backtrace"}
-    assert len(expanded["expanded"]) == bk.EXPANDED_LINES and "truncated" in "".join(
+    assert len(expanded["expanded"]) == bkmap.EXPANDED_LINES and "truncated" in "".join(
         expanded["expanded"]
     )
     assert expanded["backtrace"][:2] == ["tests/test_a.py:0", "tests/test_a.py:1"]
-    assert len(expanded["backtrace"]) == bk.BACKTRACE_ENTRIES
+    assert len(expanded["backtrace"]) == bkmap.BACKTRACE_ENTRIES
 
 
 def test_failure_text_is_bounded_and_clean() -> None:
     long = failure(message="x\x00y" + "z" * 5000)
     long.traceback = ["w" * 3000] * 100
     record = mapped(result(outcome=Outcome.FAILED, failure=long))
-    assert (
-        "\x00" not in record["failure_reason"] and len(record["failure_reason"]) == bk.REASON_CHARS
-    )
+    assert "\x00" not in record["failure_reason"]
+    assert len(record["failure_reason"]) == bkmap.REASON_CHARS
     size = sum(len(line) for line in record["failure_expanded"][0]["expanded"])
-    assert size <= bk.EXPANDED_BYTES + 100
+    assert size <= bkmap.EXPANDED_BYTES + 100
 
 
 def test_times_share_the_session_clock_and_never_go_negative() -> None:
@@ -152,7 +152,7 @@ def test_times_share_the_session_clock_and_never_go_negative() -> None:
     ],
 )
 def test_split_nodeid(nodeid_: str, scope: str, name: str) -> None:
-    assert bk.split_nodeid(nodeid_) == (scope, name)
+    assert bkmap.split_nodeid(nodeid_) == (scope, name)
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ def test_execution_tags_from_markers_and_metadata() -> None:
     record = mapped(result(metadata=metadata), tags={"service.name": "api"})
     tags = record["tags"]
     assert tags["area"] == "login" and tags["team"] == "core" and tags["ctl"] == "ab"
-    assert len(tags) == bk.MAX_TAGS and tags["test.attempt"] == "1"
+    assert len(tags) == bkmap.MAX_TAGS and tags["test.attempt"] == "1"
     dropped = dict(record["dropped"])
     assert set(dropped) >= {"bad key", "long", "mut.x", "test", "test.attempt", "service", "k9"}
     assert "more than 10" in dropped["k9"] and "clashes" in dropped["service"]
@@ -193,7 +193,7 @@ def test_execution_tags_from_markers_and_metadata() -> None:
     ],
 )
 def test_upload_tags_parse(text: str, expected: dict[str, str]) -> None:
-    assert bk.parse_upload_tags(text) == expected
+    assert bkmap.parse_upload_tags(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -203,7 +203,7 @@ def test_upload_tags_parse(text: str, expected: dict[str, str]) -> None:
 )  # fmt: skip
 def test_upload_tags_refused(text: str) -> None:
     with pytest.raises(ValueError):
-        bk.parse_upload_tags(text)
+        bkmap.parse_upload_tags(text)
 
 
 def session(**ci: Any) -> Session:

@@ -147,7 +147,8 @@ _BUILDKITE: tuple[Option, ...] = (
            deferred(".buildkite", "parse_url"), BUILDKITE_API_URL, "URL",
            vendor_env=("BUILDKITE_ANALYTICS_API_URL",)),
     Option("buildkite_tags", "upload tags for every execution (at most 10): KEY=VALUE,... "
-           "or a JSON object", deferred(".buildkite", "parse_upload_tags"), {}, "KEY=VALUE,..."),
+           "or a JSON object", deferred(".buildkite_map", "parse_upload_tags"), {},
+           "KEY=VALUE,..."),
     Option("buildkite_batch_size", "executions per upload (default 500, at most 5000)",
            deferred(".buildkite", "parse_batch_size"), None, "N"),
     token_option("buildkite_api_token", "REST API token with read_suites, for reading back",
