@@ -19,8 +19,8 @@ from pytest_testreport.engine.errors import DeliveryError
 from pytest_testreport.engine.limits import Deadline
 from pytest_testreport.model import Outcome, ResultKind, Session, Step
 from pytest_testreport.targets.buddy import BuddyTarget, _chunks
+from pytest_testreport.targets.buddy_client import api_url
 from pytest_testreport.targets.buddy_junit import (
-    api_url,
     case_identity,
     case_payload,
     case_status,

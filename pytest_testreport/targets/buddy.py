@@ -2,9 +2,9 @@
 
 Flow: ``POST unit-tests/sessions`` (or join ``BUDDY_SESSION_ID``), cases in batches of at most
 100 through ``POST unit-tests/sessions/{id}/cases/batch`` (an upsert keyed by group, classname
-and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``buddy_junit.py``; the
-read side (``list/show/failed --target buddy``, ``--testreport-failed-from=buddy``):
-``buddy_reader.py``. API facts: ../shared/reference/buddy.md.
+and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``buddy_junit.py``; the API's
+URL and clients: ``buddy_client.py``; the read side (``list/show/failed --target buddy``,
+``--testreport-failed-from=buddy``): ``buddy_reader.py``. API facts: ../shared/reference/buddy.md.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from ..config import Settings, settings_from_env, usage_error
 from ..engine.errors import DeliveryError, RejectedError
 from ..model import Session, TestResult
 from ..reading import NotFound
+from .buddy_client import json_body, pat_client, suite_client
 from .buddy_junit import (
     MAX_EARLIER,
     MIN_DATA_LIMIT,
-    api_url,
     attempt_summary,
-    bearer_client,
     case_payload,
     close_status,
     session_payload,
@@ -50,31 +49,6 @@ def parse_data_limit(value: str) -> int:
     if limit < MIN_DATA_LIMIT:
         raise ValueError(f"expected at least {MIN_DATA_LIMIT} bytes")
     return limit
-
-
-def _token_source(settings: Settings) -> str:
-    if settings.values.get("buddy_ut_token"):
-        for name in ("TESTREPORT_BUDDY_UT_TOKEN", "BUDDY_UT_TOKEN"):
-            if settings.env.get(name):
-                return name
-        return "ini testreport_buddy_ut_token"
-    return f"the token file {settings.values.get('buddy_ut_token_file')}"
-
-
-def suite_client(settings: Settings) -> HttpClient:
-    """A client with the suite token (the reporter endpoints), or a usage error naming it."""
-    token = read_secret(settings, "buddy_ut_token", "buddy_ut_token_file")
-    if not token:
-        raise usage_error(
-            "testreport: the buddy target needs the suite token: set BUDDY_UT_TOKEN (the token "
-            "on the suite's setup screen in Buddy), or testreport_buddy_ut_token_file"
-        )
-    base = api_url(settings.values.get("buddy_api_url"), token.reveal())
-    hint = (
-        f"the Buddy suite token from {_token_source(settings)} was refused by {base}; check "
-        "that it is this suite's current token (its prefix also picks the region)"
-    )
-    return bearer_client(settings, base, token.reveal(), hint)
 
 
 class BuddyTarget(HttpTarget):
@@ -172,7 +146,7 @@ class BuddyTarget(HttpTarget):
                 "serve it at https://HOST/api (set BUDDY_API_URL)"
             )
             raise RejectedError(404, exc.reason, exc.body, hint) from None
-        body = _json(response)
+        body = json_body(response)
         if not body.get("id"):
             if not self.dry_run:
                 raise DeliveryError("Buddy created a session but its answer has no id")
@@ -212,7 +186,7 @@ class BuddyTarget(HttpTarget):
     def close_session(self, session: Session) -> None:
         if self.joined and not self.close_joined:
             return  # a shared session: the pipeline's last step closes it (buddy close)
-        self.closed_view = _json(self._call("POST", "close", {"status": close_status(session)}))
+        self.closed_view = json_body(self._call("POST", "close", {"status": close_status(session)}))
         self.html_url = self.closed_view.get("html_url") or self.html_url
 
     def _call(self, method: str, suffix: str, payload: Any) -> Any:
@@ -255,14 +229,6 @@ class BuddyTarget(HttpTarget):
         return self.html_url
 
 
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _chunks(cases: list[dict[str, Any]], start: int) -> list[tuple[int, int]]:
     """Request-sized slices from ``start``: at most MAX_BATCH cases and ~MAX_REQUEST_BYTES."""
     spans, begin, size = [], start, 0
@@ -293,8 +259,6 @@ def cli_client(settings: Settings) -> tuple[HttpClient, str]:
     """The suite token's client and path prefix, else the PAT's (workspace path)."""
     if read_secret(settings, "buddy_ut_token", "buddy_ut_token_file"):
         return suite_client(settings), "unit-tests"
-    from .buddy_reader import pat_client
-
     base = _workspace_path(settings)
     if base is None or not settings.values.get("buddy_token"):
         raise usage_error(
@@ -318,7 +282,7 @@ def _cmd_open(args: argparse.Namespace) -> int:
         )
     finally:
         client.close()
-    body = _json(response)
+    body = json_body(response)
     if not body.get("id"):
         raise DeliveryError("Buddy created a session but its answer has no id")
     print(f"BUDDY_SESSION_ID={body['id']}" if args.export else body["id"])
@@ -331,7 +295,7 @@ def _session_command(args: argparse.Namespace, action: str) -> int:
     client, base = cli_client(settings)
     path = f"{base}/sessions/{quote(args.session, safe='')}/{action}"
     try:
-        body = _json(client.request("POST", path))
+        body = json_body(client.request("POST", path))
     except RejectedError as exc:
         if exc.status == 404:
             raise NotFound(f"no Buddy session {args.session!r} in this suite") from None

@@ -1,31 +1,22 @@
-"""Buddy mapping: the API URL, the session request, and test cases (identity, status and the
-JUnit ``<testcase>`` fragment in ``data``).
+"""Buddy mapping: the session request, and test cases (identity, status and the JUnit
+``<testcase>`` fragment in ``data``).
 
 Pure functions (no I/O), shared by the target (which builds cases) and the reader (which maps
-cases back to node ids and reads the ``data`` fragment it wrote).
+cases back to node ids and reads the ``data`` fragment it wrote). Where the API is and how to
+reach it is ``buddy_client``'s.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
-from urllib.parse import urlsplit
+from typing import Any, Optional
 
-from .. import __version__
 from ..ci import CIInfo
-from ..engine.secrets import Secret
 from ..model import Outcome, ResultKind, Session, TestResult, truncate
 from .options import BUDDY_DATA_LIMIT
-from .remote import make_client
-
-if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine.http import HttpClient
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
 # and the server can be expected to take. The upsert key is (group, classname, name).
@@ -57,15 +48,6 @@ _ERROR_WHAT = {
 }
 
 
-def bearer_client(settings: Settings, base: str, token: str, hint: str) -> HttpClient:
-    """A client for Buddy's API: a bearer token (the suite's or a personal one), our agent."""
-    headers: dict[str, Any] = {
-        "Authorization": Secret(f"Bearer {token}"),
-        "User-Agent": f"pytest-testreport/{__version__}",
-    }
-    return make_client(settings, "buddy", base, headers, auth_hint=hint, pool_size=2)
-
-
 def clean(value: Any, limit: Optional[int] = None) -> str:
     """Valid UTF-8, no ANSI colours or control characters (tab/newline stay), bounded."""
     text = _ANSI.sub("", str(value))
@@ -76,37 +58,7 @@ def clean(value: Any, limit: Optional[int] = None) -> str:
 
 # -- the session -----------------------------------------------------------------------------
 
-US_API = "https://api.buddy.works/"
-REGIONS = (
-    ("bud_ut_eu_", "https://api.eu.buddy.works/"),
-    ("bud_ut_asia_", "https://api.asia.buddy.works/"),
-    ("bud_ut_us_", US_API),
-)
 CI_PROVIDERS = {"buddy": "BUDDY", "github_actions": "GITHUB_ACTION", "circleci": "CIRCLE_CI"}
-
-
-def parse_api_url(value: str) -> str:
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            "expected an http(s) URL, e.g. https://api.buddy.works or https://buddy.example.com/api"
-        )
-    return value.rstrip("/") + "/"
-
-
-def api_url(explicit: Optional[str], token: str) -> str:
-    """The API base URL: the option, else the URL a 5-part token embeds, else its region."""
-    if explicit:
-        return parse_api_url(explicit)
-    parts = token.split("_")
-    if len(parts) == 5:  # non-production tokens carry their API URL, base64url-encoded
-        try:
-            decoded = base64.urlsafe_b64decode(parts[3] + "=" * (-len(parts[3]) % 4)).decode()
-            return parse_api_url(decoded)
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            pass
-    return next((url for prefix, url in REGIONS if token.startswith(prefix)), US_API)
 
 
 def session_payload(ci: CIInfo) -> dict[str, Any]:

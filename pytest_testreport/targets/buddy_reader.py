@@ -31,8 +31,8 @@ from ..reading import (
     slow_object,
     sort_flaky,
 )
-from .buddy_junit import api_url, bearer_client, nodeid_from_case, parse_data
-from .remote import read_secret
+from .buddy_client import pat_client
+from .buddy_junit import nodeid_from_case, parse_data
 
 FAILED_FROM_DEADLINE = 60.0  # seconds pytest's start-up may spend asking Buddy
 
@@ -51,23 +51,6 @@ SESSION_STATUS = {
 PROVIDER = {"BUDDY": "buddy", "GITHUB_ACTION": "github_actions", "CIRCLE_CI": "circleci"}
 OUTCOME = {"PASSED": "passed", "FAILED": "failed", "SKIPPED": "skipped", "ERROR": "error"}
 _REFINED = frozenset({("SKIPPED", "xfailed"), ("PASSED", "xpassed")})
-
-
-def pat_client(settings: Settings) -> HttpClient:
-    """A client with the personal access token (``BUDDY_TOKEN``)."""
-    token = settings.values.get("buddy_token")
-    if not token:
-        raise usage_error(
-            "testreport: reading Buddy needs a personal access token with the UNIT_TEST_INFO "
-            "scope: set BUDDY_TOKEN"
-        )
-    suite_token = read_secret(settings, "buddy_ut_token", "buddy_ut_token_file").reveal()
-    base = api_url(settings.values.get("buddy_api_url"), suite_token)  # the suite's region
-    hint = (
-        f"the Buddy personal access token from BUDDY_TOKEN was refused by {base}; it needs "
-        "the UNIT_TEST_INFO scope (UNIT_TEST_MANAGE to open sessions) in this workspace"
-    )
-    return bearer_client(settings, base, token, hint)
 
 
 def session_view_object(view: Json) -> Json:

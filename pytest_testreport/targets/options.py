@@ -79,7 +79,7 @@ _BUDDY: tuple[Option, ...] = (
         "buddy_api_url",
         "Buddy API URL, also BUDDY_API_URL (default: the token's region; "
         "on-premises https://HOST/api)",
-        deferred(".buddy_junit", "parse_api_url"),
+        deferred(".buddy_client", "parse_api_url"),
         None,
         "URL",
         vendor_env=("BUDDY_API_URL",),
