@@ -64,6 +64,7 @@ def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    """``browserstack start``: start a build with this CI run's details and print its id."""
     import pytest  # only for its version: loaded by this verb, not by every CLI start
 
     target, settings = cli_target()
@@ -84,6 +85,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
 
 def _cmd_finish(args: argparse.Namespace) -> int:
+    """``browserstack finish BUILD_ID``: finish the build now."""
     target, _ = cli_target()
     try:
         target.finish_build(args.build_id, now_iso())
