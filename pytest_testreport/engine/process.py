@@ -200,14 +200,14 @@ class DeliveryProcess:
         except OSError as exc:
             return f"the delivery process could not start ({exc})"
         threading.Thread(target=self._listen, name="testreport-listener", daemon=True).start()
-        if not self._send(("start", self.settings, session)):
-            return self._broken
+        sent = self._send(("start", self.settings, session))
+        # A child that died answers through the listener (with its exit code) soon enough.
         self._ready.wait(READY_WAIT)
-        if self._ready.is_set() and self._replies.empty():
+        if sent and self._ready.is_set() and self._replies.empty():
             return None
-        if self._replies.empty():
-            return f"the delivery process was not ready after {READY_WAIT:.0f} s"
-        return str(self._replies.get()[1])
+        if not self._replies.empty():
+            return str(self._replies.get()[1])
+        return self._broken or f"the delivery process was not ready after {READY_WAIT:.0f} s"
 
     def _fall_back(self, session: Session, problem: str) -> None:
         """Deliver from threads of this process instead: slower, but nothing is lost."""

@@ -60,10 +60,6 @@ class HookRun:
     lines: list[str]
 
 
-def phase_failed(result: TestResult, phase: str) -> bool:
-    return any(p == phase for p, _ in failure_segments(result))
-
-
 def _phase_lines(result: TestResult, phase: str) -> list[str]:
     return [line for p, seg in failure_segments(result) if p == phase for line in seg]
 
