@@ -42,7 +42,8 @@ class _Recorder:
     def begin(self) -> None:
         with self._lock:
             self._active = True
-            self._steps, self._metadata = [], []
+            if self._steps or self._metadata:  # recorded after the last drain: not this test's
+                self._steps, self._metadata = [], []
 
     def end(self) -> None:
         with self._lock:
@@ -50,6 +51,10 @@ class _Recorder:
 
     def drain(self) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """Hand over what was recorded since the last drain (one phase's worth)."""
+        if not self._steps and not self._metadata:
+            # Most phases record nothing: skip the lock. A record added concurrently lands
+            # in the next drain, as it would had it taken the lock after this one.
+            return [], []
         with self._lock:
             steps, metadata = self._steps, self._metadata
             self._steps, self._metadata = [], []

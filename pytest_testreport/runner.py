@@ -29,18 +29,22 @@ RUN_MARKERS = frozenset(
 def _markers(item: pytest.Item) -> tuple[list[str], list[tuple[str, str]]]:
     tags: list[str] = []
     metadata: list[tuple[str, str]] = []
-    for marker in item.iter_markers():
-        if marker.name == "testreport_metadata":
-            metadata.extend((str(k), str(v)) for k, v in marker.kwargs.items())
-        elif marker.name == "execution_tag":  # Buildkite's collector: execution_tag(key, value)
-            args = [
-                *marker.args,
-                *(marker.kwargs[k] for k in ("key", "value") if k in marker.kwargs),
-            ]
-            if len(args) == 2:
-                metadata.append((f"execution_tag:{args[0]}", str(args[1])))
-        elif marker.name not in RUN_MARKERS and marker.name not in tags:
-            tags.append(marker.name)
+    node: Any = item
+    while node is not None:  # item.iter_markers(), nearest first, without its generators
+        for marker in node.own_markers:
+            name = marker.name
+            if name == "testreport_metadata":
+                metadata.extend((str(k), str(v)) for k, v in marker.kwargs.items())
+            elif name == "execution_tag":  # Buildkite's collector: execution_tag(key, value)
+                args = [
+                    *marker.args,
+                    *(marker.kwargs[k] for k in ("key", "value") if k in marker.kwargs),
+                ]
+                if len(args) == 2:
+                    metadata.append((f"execution_tag:{args[0]}", str(args[1])))
+            elif name not in RUN_MARKERS and name not in tags:
+                tags.append(name)
+        node = node.parent
     return tags, metadata
 
 
@@ -48,88 +52,72 @@ class Details:
     """Fixture runs and log records of the running test, per phase.
 
     Registered only when reporting is on, so that a run that reports nothing pays for none
-    of these hooks.
+    of these hooks. It has no phase hooks of its own: the phase's start comes with its
+    ``CallInfo`` and the log records from the logging plugin's stash, read when the phase's
+    report is made (``take``); ``Runner`` marks the test's start and end.
     """
 
     def __init__(self) -> None:
         self._active = False
         self._fixtures: list[dict[str, Any]] = []  # this phase's fixture setups/finalizations
-        self._teardown_code: dict[int, Any] = {}  # record id -> the fixture's code (errors)
-        self._phase_start = 0.0
-        self._last_end: Optional[float] = None
-        self._log_records: Optional[list[Any]] = None
-
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
-        self._active = True
-        self._fixtures, self._teardown_code = [], {}
-        try:
-            yield
-        finally:
-            self._active = False
-            self._fixtures, self._teardown_code = [], {}
-
-    # -- phases: their start (for finalizer times) and their captured log records -----------
-    def _phase(self, item: pytest.Item, when: str) -> Any:
-        self._phase_start = time.time()
-        self._last_end = None
-        self._log_records = None
+        # This phase's finalizations, each with its fixture's code (to name a failing one).
+        self._finalized: list[tuple[dict[str, Any], Any]] = []
+        self._log_records: Optional[dict[str, list[Any]]] = None  # the test's, per phase
         try:
             from _pytest.logging import caplog_records_key
+        except Exception:  # pytest changed: no log records, nothing breaks
+            caplog_records_key = None
+        self._records_key: Any = caplog_records_key
 
-            # The logging plugin's wrapper (outside ours) has set this phase's list; it
-            # deletes the stash after teardown, before the report is made.
-            self._log_records = item.stash[caplog_records_key][when]
-        except Exception:  # the logging plugin is disabled, or pytest changed
-            self._log_records = None
-        yield
+    def start(self) -> None:
+        """A test's protocol begins (``stop`` left nothing behind)."""
+        self._active = True
 
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Any:
-        yield from self._phase(item, "setup")
-
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        yield from self._phase(item, "call")
-
-    @pytest.hookimpl(hookwrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Any:
-        yield from self._phase(item, "teardown")
+    def stop(self) -> None:
+        """A test's protocol ended: forget what no phase report took."""
+        self._active = False
+        if self._fixtures:
+            self._fixtures, self._finalized = [], []
+        self._log_records = None
 
     # -- fixtures ---------------------------------------------------------------------------
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
+        __tracebackhide__ = True  # keep this frame out of the fixture's error report
         if not self._active:
-            yield
-            return
+            return (yield)
+        failure = None
         start = time.time()
-        outcome = yield
-        stop = time.time()
-        record: dict[str, Any] = {"name": str(fixturedef.argname), "scope": str(fixturedef.scope),
-                                  "phase": "setup", "start": start, "stop": stop,
-                                  "failure": None}  # fmt: skip
-        excinfo = outcome.excinfo
-        if excinfo is not None and isinstance(excinfo[1], Exception):
-            error = excinfo[1]
-            record["failure"] = truncate(f"{type(error).__name__}: {error}", MAX_FIXTURE_FAILURE)
-        self._fixtures.append(record)
+        try:
+            return (yield)
+        except Exception as error:
+            failure = truncate(f"{type(error).__name__}: {error}", MAX_FIXTURE_FAILURE)
+            raise
+        finally:
+            self._fixtures.append({"name": str(fixturedef.argname),
+                                   "scope": str(fixturedef.scope), "phase": "setup",
+                                   "start": start, "stop": time.time(),
+                                   "failure": failure})  # fmt: skip
 
     @pytest.hookimpl
     def pytest_fixture_post_finalizer(self, fixturedef: Any, request: Any) -> None:
         if not self._active:
             return
         stop = time.time()
-        start = self._last_end if self._last_end is not None else self._phase_start
-        self._last_end = stop
+        # pytest reports only a finalization's end: it started when the previous one in the
+        # phase ended, or with the phase (None here: ``take`` knows the phase's start).
+        finalized = self._finalized
+        start = min(finalized[-1][0]["stop"], stop) if finalized else None
         record: dict[str, Any] = {"name": str(fixturedef.argname), "scope": str(fixturedef.scope),
-                                  "phase": "teardown", "start": min(start, stop), "stop": stop,
+                                  "phase": "teardown", "start": start, "stop": stop,
                                   "failure": None}  # fmt: skip
-        code = getattr(getattr(fixturedef, "func", None), "__code__", None)
-        if code is not None:
-            self._teardown_code[id(record)] = code
+        finalized.append((record, getattr(getattr(fixturedef, "func", None), "__code__", None)))
         self._fixtures.append(record)
 
-    def _teardown_failures(self, fixtures: list[dict[str, Any]], error: BaseException) -> None:
+    @staticmethod
+    def _teardown_failures(
+        finalized: list[tuple[dict[str, Any], Any]], error: BaseException
+    ) -> None:
         """Name the finalized fixture(s) whose code raised ``error`` (or one of a group)."""
         errors = [error, *getattr(error, "exceptions", ())]
         for exc in errors:
@@ -138,13 +126,23 @@ class Details:
             while tb is not None:
                 codes.add(tb.tb_frame.f_code)
                 tb = tb.tb_next
-            for record in fixtures:
-                if record["failure"] is None and self._teardown_code.get(id(record)) in codes:
+            for record, code in finalized:
+                if record["failure"] is None and code is not None and code in codes:
                     text = f"{type(exc).__name__}: {exc}"
                     record["failure"] = truncate(text, MAX_FIXTURE_FAILURE)
 
-    def _logs(self) -> list[list[Any]]:
-        records, self._log_records = self._log_records or [], None
+    # -- log records ------------------------------------------------------------------------
+    def _logs(self, item: pytest.Item, when: str) -> list[list[Any]]:
+        """The phase's captured log records, as plain data (none when nothing was logged)."""
+        phases = self._log_records
+        if (when == "setup" or phases is None) and self._records_key is not None:
+            # The logging plugin puts a new dict in the stash at each setup (a rerun's too)
+            # and adds each phase's records to it; it deletes the stash after teardown,
+            # before that report is made: keep the dict for the test's later phases.
+            phases = self._log_records = item.stash.get(self._records_key, None)
+        records = phases.get(when) if phases is not None else None
+        if not records:
+            return []
         out = []
         for record in records[:MAX_LOG_RECORDS]:
             try:
@@ -155,17 +153,20 @@ class Details:
                         truncate(message, MAX_LOG_MESSAGE)])  # fmt: skip
         return out
 
-    def take(self, call: pytest.CallInfo[Any]) -> dict[str, Any]:
+    def take(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> dict[str, Any]:
         """This phase's fixture runs and log records, as plain data for the report."""
-        fixtures, self._fixtures = self._fixtures, []
         extra: dict[str, Any] = {}
+        fixtures = self._fixtures
         if fixtures:
-            if call.excinfo is not None and call.when != "setup":
-                self._teardown_failures(fixtures, call.excinfo.value)
-            for record in fixtures:
-                self._teardown_code.pop(id(record), None)
+            self._fixtures = []
+            finalized, self._finalized = self._finalized, []
+            if finalized:
+                first = finalized[0][0]  # it started with the phase
+                first["start"] = min(call.start, first["stop"])
+                if call.excinfo is not None and call.when != "setup":
+                    self._teardown_failures(finalized, call.excinfo.value)
             extra["fixtures"] = fixtures
-        logs = self._logs()
+        logs = self._logs(item, call.when)
         if logs:
             extra["logs"] = logs
         return extra
@@ -182,25 +183,34 @@ class Runner:
     def __init__(self, attach: bool) -> None:
         self.details = Details() if attach else None
 
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    # New-style wrappers (``wrapper=True``): pluggy runs them for about half the cost of
+    # old-style ones, and these run several times per test.
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
+        __tracebackhide__ = True
+        details = self.details
         recorder.begin()
+        if details is not None:
+            details.start()
         try:
-            yield
+            return (yield)
         finally:
             recorder.end()
+            if details is not None:
+                details.stop()
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
-        outcome = yield
-        report = outcome.get_result()
+        __tracebackhide__ = True
+        report = yield
         steps, metadata = recorder.drain()
         if self.details is None:
-            return
-        extra = self.details.take(call)
+            return report
+        extra = self.details.take(item, call)
         if call.when == "setup":
             tags, marker_metadata = _markers(item)
-            metadata = marker_metadata + metadata
+            if marker_metadata:
+                metadata = marker_metadata + metadata
             if tags:
                 extra["tags"] = tags
         if steps:
@@ -209,3 +219,4 @@ class Runner:
             extra["metadata"] = [list(kv) for kv in metadata]
         if extra:
             setattr(report, EXTRA_ATTR, extra)
+        return report
