@@ -57,8 +57,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_UTC = timezone.utc
+_fromtimestamp = datetime.fromtimestamp  # bound once: this runs twice per test, and more
+
+
 def from_epoch(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return _fromtimestamp(ts, _UTC)
 
 
 @functools.cache

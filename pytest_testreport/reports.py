@@ -9,7 +9,6 @@ pure: it never touches pytest's config or does I/O, so it behaves the same every
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .api import EXTRA_ATTR
@@ -34,30 +33,41 @@ MAX_MESSAGE_CHARS = 2000
 MAX_CAPTURE_CHARS = 64 * 1024
 CRASH_PHASE = "???"
 
+# Enum members bound once: looking one up on its class costs more than the rest of a line.
+PASSED, FAILED, ERROR = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR
 
-@dataclass
+
 class _Pending:
-    """What has been seen so far of one attempt of one test."""
+    """What has been seen so far of one attempt of one test.
 
-    nodeid: str
-    location: tuple[str, Optional[int], str]
-    started: float
-    uuid: str = field(default_factory=new_id)
-    stopped: float = 0.0
-    worker: Optional[str] = None
-    outcome: Optional[Outcome] = None
-    reason: Optional[str] = None
-    failure: Optional[Failure] = None
-    rerun: bool = False
-    attempt: Optional[int] = None
-    durations: dict[str, float] = field(default_factory=dict)
-    sections: list[tuple[str, str]] = field(default_factory=list)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    fixtures: list[dict[str, Any]] = field(default_factory=list)
-    logs: list[list[Any]] = field(default_factory=list)
-    metadata: list[tuple[str, str]] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    subtest_failures: list[Failure] = field(default_factory=list)
+    A plain class with slots, not a dataclass: one is made per test on the test's thread,
+    and this builds in about half the time.
+    """
+
+    __slots__ = ("attempt", "durations", "failure", "fixtures", "location", "logs", "metadata",
+                 "nodeid", "outcome", "reason", "rerun", "sections", "started", "steps",
+                 "stopped", "subtest_failures", "tags", "uuid", "worker")  # fmt: skip
+
+    def __init__(self, nodeid: str, location: tuple[str, Optional[int], str], started: float):
+        self.nodeid = nodeid
+        self.location = location
+        self.started = started
+        self.uuid: str = new_id()
+        self.stopped = 0.0
+        self.worker: Optional[str] = None
+        self.outcome: Optional[Outcome] = None
+        self.reason: Optional[str] = None
+        self.failure: Optional[Failure] = None
+        self.rerun = False
+        self.attempt: Optional[int] = None
+        self.durations: dict[str, float] = {}
+        self.sections: list[tuple[str, str]] = []
+        self.steps: list[dict[str, Any]] = []
+        self.fixtures: list[dict[str, Any]] = []
+        self.logs: list[list[Any]] = []
+        self.metadata: list[tuple[str, str]] = []
+        self.tags: list[str] = []
+        self.subtest_failures: list[Failure] = []
 
 
 def _skip_reason(longrepr: Any) -> Optional[str]:
@@ -87,13 +97,17 @@ def failure_from_report(report: Any, phase: str) -> Failure:
 
 
 def _worker_id(report: Any) -> Optional[str]:
-    node = getattr(report, "node", None)
-    gateway = getattr(node, "gateway", None)
-    return getattr(gateway, "id", None) or getattr(report, "worker_id", None)
+    node = getattr(report, "node", None)  # xdist's controller sets it on replayed reports
+    if node is not None:
+        worker = getattr(getattr(node, "gateway", None), "id", None)
+        if worker:
+            return worker
+    return getattr(report, "worker_id", None)
 
 
 def _is_subtest(report: Any) -> bool:
-    return getattr(report, "context", None) is not None and type(report).__name__ == "SubtestReport"
+    # The class name first: it is the cheap test, and false for nearly every report.
+    return type(report).__name__ == "SubtestReport" and getattr(report, "context", None) is not None
 
 
 class ResultAssembler:
@@ -105,6 +119,7 @@ class ResultAssembler:
 
     def __init__(self, capture: str = "failed") -> None:
         self._capture = capture
+        self._keep_all, self._keep_failed = capture == "all", capture == "failed"
         self._open: dict[str, _Pending] = {}
         self._attempts: dict[str, int] = {}
         self._collection_errors: set[str] = set()
@@ -113,17 +128,17 @@ class ResultAssembler:
     def add(self, report: Any) -> list[TestResult]:
         """Feed one ``pytest_runtest_logreport`` report; returns the attempts it completed."""
         done: list[TestResult] = []
-        nodeid = report.nodeid
+        nodeid, when = report.nodeid, report.when  # properties in some pytest versions
         pending = self._open.get(nodeid)
-        if pending is not None and report.when == "setup" and pending.durations:
+        if pending is not None and when == "setup" and pending.durations:
             # A new attempt began without a teardown report for the previous one (older
             # rerun plugins skip it): the previous attempt is over.
             done.append(self._finish(self._open.pop(nodeid)))
             pending = None
         if pending is None:
-            pending = self._open[nodeid] = self._start(report)
-        self._apply(pending, report)
-        if report.when in ("teardown", CRASH_PHASE):
+            pending = self._open[nodeid] = self._start(report, nodeid)
+        self._apply(pending, report, when)
+        if when == "teardown" or when == CRASH_PHASE:
             done.append(self._finish(self._open.pop(nodeid)))
         return done
 
@@ -144,25 +159,31 @@ class ResultAssembler:
             metadata=list(pending.metadata),
         )
 
-    def _start(self, report: Any) -> _Pending:
-        location = tuple(report.location) if report.location else (report.nodeid, None, "")
+    def _start(self, report: Any, nodeid: str) -> _Pending:
+        location = report.location
+        location = tuple(location) if location else (nodeid, None, "")
         start = getattr(report, "start", 0) or time.time()
-        return _Pending(nodeid=report.nodeid, location=location, started=start)  # type: ignore[arg-type]
+        return _Pending(nodeid, location, start)  # type: ignore[arg-type]
 
-    def _apply(self, pending: _Pending, report: Any) -> None:
-        when = report.when
-        pending.worker = pending.worker or _worker_id(report)
+    def _apply(self, pending: _Pending, report: Any, when: str) -> None:
+        if not pending.worker:
+            pending.worker = _worker_id(report)
         pending.stopped = getattr(report, "stop", 0) or time.time()
         rerun = getattr(report, "rerun", None)
         if isinstance(rerun, int):
             pending.attempt = rerun + 1
         extra = getattr(report, EXTRA_ATTR, None)
         if extra:
-            pending.steps.extend(extra.get("steps", ()))
-            pending.fixtures.extend(extra.get("fixtures", ()))
-            pending.logs.extend(extra.get("logs", ()))
-            pending.metadata.extend(tuple(kv) for kv in extra.get("metadata", ()))
-            pending.tags.extend(t for t in extra.get("tags", ()) if t not in pending.tags)
+            if "steps" in extra:
+                pending.steps.extend(extra["steps"])
+            if "fixtures" in extra:
+                pending.fixtures.extend(extra["fixtures"])
+            if "logs" in extra:
+                pending.logs.extend(extra["logs"])
+            if "metadata" in extra:
+                pending.metadata.extend(tuple(kv) for kv in extra["metadata"])
+            if "tags" in extra:
+                pending.tags.extend(t for t in extra["tags"] if t not in pending.tags)
         if _is_subtest(report):
             if report.failed:
                 failure = failure_from_report(report, "call")
@@ -175,12 +196,13 @@ class ResultAssembler:
                 pending.subtest_failures.append(failure)
             return
         pending.durations[when if when != CRASH_PHASE else "crash"] = report.duration or 0.0
-        if report.sections:
-            pending.sections = list(report.sections)
-        self._classify(pending, report)
+        sections = report.sections
+        if sections:
+            pending.sections = list(sections)
+        self._classify(pending, report, when)
 
-    def _classify(self, pending: _Pending, report: Any) -> None:
-        when, outcome = report.when, report.outcome
+    def _classify(self, pending: _Pending, report: Any, when: str) -> None:
+        outcome = report.outcome
         if outcome == "rerun":
             pending.rerun = True
             outcome = "failed"
@@ -190,7 +212,7 @@ class ResultAssembler:
                 if wasxfail is not None:
                     pending.outcome, pending.reason = Outcome.XPASSED, wasxfail or None
                 else:
-                    pending.outcome = Outcome.PASSED
+                    pending.outcome = PASSED
             return
         if outcome == "skipped":
             wasxfail = getattr(report, "wasxfail", None)
@@ -219,9 +241,9 @@ class ResultAssembler:
             pending.outcome, pending.failure = Outcome.ERROR, failure
 
     def _finish(self, pending: _Pending) -> TestResult:
-        outcome = pending.outcome or Outcome.PASSED
+        outcome = pending.outcome or PASSED
         failure = pending.failure
-        if pending.subtest_failures and outcome not in (Outcome.ERROR,):
+        if pending.subtest_failures and outcome is not ERROR:
             first = pending.subtest_failures[0]
             lines = [line for f in pending.subtest_failures for line in [f.message, *f.traceback]]
             if failure is None or outcome is not Outcome.FAILED:
@@ -235,8 +257,8 @@ class ResultAssembler:
             self._attempts[pending.nodeid] = attempt
         path, lineno, _domain = pending.location
         parts = split_nodeid(pending.nodeid)
-        keep_output = self._capture == "all" or (
-            self._capture == "failed" and outcome in (Outcome.FAILED, Outcome.ERROR)
+        keep_output = self._keep_all or (
+            self._keep_failed and (outcome is FAILED or outcome is ERROR)
         )
         stdout = stderr = log = ""
         if keep_output and pending.sections:
@@ -266,9 +288,10 @@ class ResultAssembler:
             stdout=stdout,
             stderr=stderr,
             log=log,
-            steps=[_step(s) for s in pending.steps],
-            fixtures=[_fixture(f) for f in pending.fixtures],
-            logs=[_log(entry) for entry in pending.logs] if keep_output else [],
+            # Most tests have none of these: skip the comprehensions' cost then.
+            steps=[_step(s) for s in pending.steps] if pending.steps else [],
+            fixtures=[_fixture(f) for f in pending.fixtures] if pending.fixtures else [],
+            logs=[_log(entry) for entry in pending.logs] if keep_output and pending.logs else [],
             metadata=pending.metadata,
             tags=pending.tags,
             attempt=attempt,
@@ -306,6 +329,8 @@ class ResultAssembler:
 
 def split_nodeid(nodeid: str) -> list[str]:
     """``path::Class::test[param]`` -> its parts; ``::`` inside a parameter id is not a split."""
+    if "[" not in nodeid:  # most node ids
+        return nodeid.split("::")
     base, bracket, params = nodeid.partition("[")
     parts = base.split("::")
     parts[-1] += bracket + params
