@@ -41,6 +41,8 @@ class Controller:
         self.states: list[SenderState] = []
         self._finished = False
         self._live_starts = self.engine.wants_starts
+        if isinstance(self.engine, DeliveryProcess):
+            self.engine.launch()
         self._previous_sigterm: Any = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:

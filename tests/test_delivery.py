@@ -218,7 +218,7 @@ def test_a_delivery_process_that_cannot_start_hands_over_to_threads(
         import sys
         from pytest_testreport.engine import process
 
-        process.child_command = lambda: ([sys.executable, "-c", "raise SystemExit(7)"], None)
+        process.child_command = lambda names: ([sys.executable, "-c", "exit(7)"], None)
         """
     )
     pytester.makepyfile(test_spool=SUITE)

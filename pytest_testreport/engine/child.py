@@ -56,6 +56,20 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     return 0
 
 
+def warm_up(targets: list[str]) -> None:
+    """Import what delivering to these targets needs, while pytest is still collecting."""
+    from ..targets import REGISTRY, target_class
+    from . import engine  # noqa: F401
+
+    for name in targets:
+        if name in REGISTRY:
+            target_class(name)
+    if any(name != "local" for name in targets):
+        import requests  # noqa: F401
+
+        from . import retry  # noqa: F401
+
+
 def _exit_after(seconds: float) -> None:
     """A last resort: the process ends even if a target ignores the deadline."""
     timer = threading.Timer(seconds, os._exit, args=(3,))
@@ -71,6 +85,7 @@ def main() -> int:
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the pipe
     try:
+        warm_up(sys.argv[1:])
         return serve(sys.stdin.buffer, out)
     except BaseException:
         with contextlib.suppress(OSError):

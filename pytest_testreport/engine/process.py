@@ -73,12 +73,15 @@ def _read_exactly(stream: IO[bytes], size: int) -> Optional[bytes]:
     return b"".join(chunks)
 
 
-def child_command() -> tuple[list[str], dict[str, str]]:
-    """The interpreter running pytest, with this package importable however pytest found it."""
+def child_command(targets: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The interpreter running pytest, with this package importable however pytest found it.
+
+    The target names let the child import what it will need while pytest still collects.
+    """
     env = dict(os.environ)
     paths = [PACKAGE_ROOT, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return [sys.executable, "-m", "pytest_testreport.engine.child"], env
+    return [sys.executable, "-m", "pytest_testreport.engine.child", *targets], env
 
 
 class DeliveryProcess:
@@ -101,6 +104,7 @@ class DeliveryProcess:
         self._ready = threading.Event()
         self._replies: queue.Queue[Any] = queue.Queue()
         self._broken: Optional[str] = None
+        self._launch_error: Optional[str] = None
         self._fallback: Optional[Engine] = None
         self._fallback_reason = ""
 
@@ -186,9 +190,11 @@ class DeliveryProcess:
             if closing and not self._queue:
                 return
 
-    def _spawn(self, session: Session) -> Optional[str]:
-        """Start the child and wait until it is ready; the reason when it could not be."""
-        command, env = child_command()
+    def launch(self) -> None:
+        """Start the child early (at configure): its start-up overlaps with collection."""
+        if self._proc is not None or self._launch_error is not None:
+            return
+        command, env = child_command([target.name for target in self.targets])
         popen_options: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         }  # fmt: skip
@@ -198,8 +204,15 @@ class DeliveryProcess:
                 stderr=subprocess.DEVNULL, env=env, **popen_options,
             )  # fmt: skip
         except OSError as exc:
-            return f"the delivery process could not start ({exc})"
+            self._launch_error = f"the delivery process could not start ({exc})"
+            return
         threading.Thread(target=self._listen, name="testreport-listener", daemon=True).start()
+
+    def _spawn(self, session: Session) -> Optional[str]:
+        """Give the child its start and wait until it is ready; the reason when it is not."""
+        self.launch()
+        if self._launch_error is not None:
+            return self._launch_error
         sent = self._send(("start", self.settings, session))
         # A child that died answers through the listener (with its exit code) soon enough.
         self._ready.wait(READY_WAIT)
