@@ -16,6 +16,7 @@ from typing import Any, Optional
 import pytest
 
 from . import __version__
+from .api import EXTRA_ATTR
 from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
@@ -70,7 +71,17 @@ class Controller:
         if result is not None:
             self._emit(result)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """After other plugins looked at the report, our data comes off it: pytest keeps every
+        report until the end, and the data (fixture runs, logs, steps) would grow memory with
+        the suite's size."""
+        try:
+            self._assemble(report)
+        finally:
+            vars(report).pop(EXTRA_ATTR, None)
+
+    def _assemble(self, report: pytest.TestReport) -> None:
         for result in self.assembler.add(report):
             self._emit(result)
         if self._live_starts and report.when == "setup":  # the test has started
