@@ -101,7 +101,8 @@ class DeliveryProcess:
         self._submitted = 0  # for the report if the child dies: it may have sent any of them
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._feeder: Optional[threading.Thread] = None
-        self._ready = threading.Event()
+        self._ready = threading.Event()  # set by "ready", or by a failure before it
+        self._was_ready = False  # the child said "ready": it may have opened sessions
         self._replies: queue.Queue[Any] = queue.Queue()
         self._broken: Optional[str] = None
         self._launch_error: Optional[str] = None
@@ -213,10 +214,12 @@ class DeliveryProcess:
         self.launch()
         if self._launch_error is not None:
             return self._launch_error
-        sent = self._send(("start", self.settings, session))
+        self._send(("start", self.settings, session))  # a failure shows as the listener's reply
         # A child that died answers through the listener (with its exit code) soon enough.
         self._ready.wait(READY_WAIT)
-        if sent and self._ready.is_set() and self._replies.empty():
+        if self._was_ready:
+            # Even if it died right after: it may have opened sessions on the targets, so
+            # falling back would open them twice. ``finish`` reports the death instead.
             return None
         if not self._replies.empty():
             return str(self._replies.get()[1])
@@ -263,6 +266,7 @@ class DeliveryProcess:
                 reply = ("failed", f"the delivery process exited unexpectedly (exit code {code})")
                 self._broken = self._broken or reply[1]
             if reply[0] == "ready":
+                self._was_ready = True
                 self._ready.set()
                 continue
             self._replies.put(reply)
