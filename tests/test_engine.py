@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from pytest_testreport.engine.limits import Deadline, TokenBucket, parse_rate
 from pytest_testreport.engine.replay import replay
 from pytest_testreport.engine.secrets import Secret, mask
 from pytest_testreport.engine.spool import find_journals, read_journal
-from pytest_testreport.model import Session
+from pytest_testreport.engine.target import Target
+from pytest_testreport.model import Session, TestStart
 
 from .engine_helpers import TOKEN, CollectFake, CollectTarget, make_results
 
@@ -272,3 +274,72 @@ def test_token_bucket_and_rate_parsing() -> None:
     deadline.set(0.05)
     with pytest.raises(Exception, match="deadline"):
         bucket.acquire()  # the next token is an hour away: past the deadline, so it gives up
+
+
+class LiveStartTarget(Target):
+    """In memory: records the order of start answers and result deliveries."""
+
+    name = "livestart"
+    batch_size = 1
+    batch_age = 0.01
+    concurrency = 4
+    wants_starts = True
+
+    def __init__(self, start_delay: float = 0.0) -> None:
+        self.opened = threading.Event()
+        self.start_delay = start_delay
+        self.events: list[tuple[str, str]] = []
+
+    def open_session(self, session: Session) -> None:
+        self.opened.wait(10)
+
+    def send_start(self, session: Session, start: TestStart) -> None:
+        self.events.append(("start-sent", start.uuid))
+        time.sleep(self.start_delay)
+        self.events.append(("start-answered", start.uuid))
+
+    def send_batch(self, session: Session, results: list[Any], progress: dict[str, Any]) -> None:
+        self.events.extend(("result", result.uuid) for result in results)
+
+    def close_session(self, session: Session) -> None:
+        self.events.append(("close", ""))
+
+
+def start_of(result: Any) -> TestStart:
+    return TestStart(uuid=result.uuid, nodeid=result.nodeid, path=result.path, line=None,
+                     started_at=result.started_at)  # fmt: skip
+
+
+def test_a_start_queued_behind_its_result_is_not_sent(tmp_path) -> None:
+    """A backlog sends each test's run back to back instead of starts waiting on threads."""
+    target = LiveStartTarget()
+    engine = Engine([target], tmp_path)
+    session = Session()
+    engine.start(session)
+    results = make_results(20)
+    for result in results:  # the sender is still opening: everything queues up
+        engine.submit_start(start_of(result))
+        engine.submit(result)
+    target.opened.set()
+    (state,) = engine.finish(session, 10)
+    assert state.delivered == 20
+    assert [kind for kind, _ in target.events].count("result") == 20
+    assert not [event for event in target.events if event[0].startswith("start")]
+
+
+def test_a_result_waits_for_its_live_start_to_answer(tmp_path) -> None:
+    target = LiveStartTarget(start_delay=0.3)
+    target.opened.set()
+    engine = Engine([target], tmp_path)
+    session = Session()
+    engine.start(session)
+    (result,) = make_results(1)
+    engine.submit_start(start_of(result))
+    deadline = time.monotonic() + 5
+    while ("start-sent", result.uuid) not in target.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.submit(result)
+    (state,) = engine.finish(session, 10)
+    assert state.delivered == 1
+    assert target.events == [("start-sent", result.uuid), ("start-answered", result.uuid),
+                             ("result", result.uuid), ("close", "")]  # fmt: skip

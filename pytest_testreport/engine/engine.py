@@ -31,6 +31,7 @@ MAX_BACKLOG = 5_000  # queued results beyond this are spooled instead of waiting
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
 DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
 POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch
+START_WAIT = 60.0  # longest a result waits for its live start's answer before the deadline
 WAKE_AT = 32  # a smaller batch (BrowserStack's is 1) waits for the next look instead
 
 
@@ -91,6 +92,9 @@ class Sender(threading.Thread):
         self._breaker_wait = BREAKER_START
         self._pool: Optional[ThreadPoolExecutor] = None
         self._futures: list[Future[None]] = []
+        self._wants_starts = target.wants_starts
+        self._ended: set[str] = set()  # results put whose start was not dispatched yet
+        self._starting: dict[str, threading.Event] = {}  # dispatched starts, set once answered
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -105,6 +109,8 @@ class Sender(threading.Thread):
     def put(self, result: TestResult | TestStart) -> None:
         """Called on the pytest thread: an append, and a wake-up only for a full batch."""
         self.pending.append(result)
+        if self._wants_starts and not isinstance(result, TestStart):
+            self._ended.add(result.uuid)
         if len(self.pending) >= max(self.target.batch_size, WAKE_AT):
             self._wake.set()
 
@@ -172,7 +178,12 @@ class Sender(threading.Thread):
             self.state.note(f"cannot write the spool: {exc}")
 
     # -- delivery --------------------------------------------------------------------------
-    def _dispatch(self, key: int, batch: list[TestResult]) -> None:
+    def _dispatch(self, key: int, batch: list[Any]) -> None:
+        if self._wants_starts:
+            batch[:] = self._coalesce(batch)
+            if not batch:
+                self._forget(key)
+                return
         if self._pool is None:
             self._deliver(key, batch)
             return
@@ -181,6 +192,31 @@ class Sender(threading.Thread):
             self._futures[0].result()
             self._futures = [f for f in self._futures if not f.done()]
         self._futures.append(self._pool.submit(self._deliver, key, batch))
+
+    def _coalesce(self, batch: list[Any]) -> list[Any]:
+        """Drop the starts of tests that have ended already (on the sender's own thread).
+
+        Such a result starts its run itself, back to back with its finish; sent apart, the
+        result would hold a pool thread waiting for its start and halve the throughput of a
+        backlog. A start that is dispatched gets an event its result waits for.
+        """
+        kept = []
+        for item in batch:
+            if isinstance(item, TestStart):
+                if item.uuid in self._ended:
+                    continue
+                self._starting[item.uuid] = threading.Event()
+            else:
+                self._ended.discard(item.uuid)
+            kept.append(item)
+        return kept
+
+    def _await_starts(self, results: list[TestResult]) -> None:
+        """A result goes out only after its live start answered (or the deadline came)."""
+        for result in results:
+            started = self._starting.get(result.uuid)
+            if started is not None:
+                started.wait(self.deadline.cap(START_WAIT))
 
     def _drain_pool(self) -> None:
         for future in self._futures:
@@ -197,6 +233,8 @@ class Sender(threading.Thread):
             if not self._forget(key) or not results:
                 return
             key, batch = self._track(results)
+        if self._wants_starts:
+            self._await_starts(batch)
         parts = [(key, batch)]
         while parts:
             key, part = parts.pop()
@@ -229,13 +267,17 @@ class Sender(threading.Thread):
 
     def _send_starts(self, starts: list[TestStart]) -> None:
         """Best effort: a start that fails is sent by the target with its result instead."""
-        if self.state.offline or time.monotonic() < self._breaker_until:
-            return
+        skip = self.state.offline or time.monotonic() < self._breaker_until
         for start in starts:
             try:
-                self.target.send_start(self._session, start)
+                if not skip:
+                    self.target.send_start(self._session, start)
             except Exception as exc:
                 self.state.note(f"a live test start failed (sent with the result): {exc}")
+            finally:
+                started = self._starting.pop(start.uuid, None)
+                if started is not None:
+                    started.set()
 
     def _skip_reason(self) -> Optional[str]:
         if self.state.offline:

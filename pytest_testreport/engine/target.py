@@ -81,7 +81,8 @@ class Target(ABC):
 
     def send_start(self, session: Session, start: TestStart) -> None:  # noqa: B027
         """A test attempt started; best effort, never spooled (``send_batch`` must not rely on
-        it having been delivered)."""
+        it having been delivered). The engine skips the start of a test whose result is queued
+        already, and sends a result only once its start has returned."""
 
     @abstractmethod
     def close_session(self, session: Session) -> None:

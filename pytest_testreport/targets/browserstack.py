@@ -55,8 +55,6 @@ class BrowserStackTarget(HttpTarget):
         self._index: Optional[dict[str, tuple[str, str]]] = None
         # Live starts by our result id: (done, run uuid or None, maybe-processed-without-answer).
         self._live: dict[str, list[Any]] = {}
-        # Results that went ahead without a live start (it had not begun): it must not follow.
-        self._claimed: set[str] = set()
         self._live_lock = threading.Lock()
         self._index_error: Optional[str] = None
 
@@ -171,9 +169,6 @@ class BrowserStackTarget(HttpTarget):
             return
         live = [threading.Event(), None, False]
         with self._live_lock:
-            if start.uuid in self._claimed:  # its result is already being sent, with a start
-                self._claimed.discard(start.uuid)
-                return
             self._live[start.uuid] = live
         try:
             body = bsmap.live_test_start(start, self.env)
@@ -186,12 +181,15 @@ class BrowserStackTarget(HttpTarget):
             live[0].set()
 
     def _live_run(self, result: TestResult, step: dict[str, Any]) -> Optional[str]:
-        """The run its live start created, once that start has answered."""
+        """The run its live start created, once that start has answered.
+
+        The engine sends a result only after its start was sent (or not sent at all), so no
+        start can follow a result that found none.
+        """
         with self._live_lock:
             live = self._live.pop(result.uuid, None)
-            if live is None:
-                self._claimed.add(result.uuid)
-                return None
+        if live is None:
+            return None
         remaining = self.deadline.remaining() if hasattr(self, "deadline") else None
         live[0].wait(remaining if remaining is not None else 60.0)
         if live[1]:
