@@ -11,6 +11,7 @@ import platform
 import signal
 import socket
 import threading
+import time
 from typing import Any, Optional
 
 import pytest
@@ -20,7 +21,7 @@ from .api import EXTRA_ATTR
 from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
-from .model import Session
+from .model import Session, TestResult, TestStart
 from .reports import ResultAssembler
 
 
@@ -42,7 +43,9 @@ class Controller:
         self.states: list[SenderState] = []
         self._finished = False
         self._live_starts = self.engine.wants_starts
+        self._deferred: Optional[bool] = None  # reports read on the delivery feeder thread
         if isinstance(self.engine, DeliveryProcess):
+            self.engine.intake = self._intake
             self.engine.launch()
         self._previous_sigterm: Any = None
 
@@ -61,33 +64,49 @@ class Controller:
         self.engine.start(self.session)
         self._install_sigterm()
 
-    def _emit(self, result: Any) -> None:
-        self.config.hook.pytest_testreport_result(result=result)
-        self.session.count(result)
-        self.engine.submit(result)
-
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        result = self.assembler.add_collect_report(report)
-        if result is not None:
-            self._emit(result)
+        if report.failed:  # only failed collections become results
+            self._take(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """After other plugins looked at the report, our data comes off it: pytest keeps every
-        report until the end, and the data (fixture runs, logs, steps) would grow memory with
-        the suite's size."""
+        if self._deferred is None:  # decided at the first test: every conftest is loaded
+            self._deferred = isinstance(self.engine, DeliveryProcess) and not (
+                self.config.hook.pytest_testreport_result.get_hookimpls()
+            )
+        self._take(report)
+
+    def _take(self, report: Any) -> None:
+        if self._deferred:
+            # The delivery process's feeder thread reads the report (``_intake``): work off
+            # the test's thread is free whenever a test sleeps or waits on I/O.
+            self.engine.submit_report(report)  # type: ignore[union-attr]
+            return
+        self.engine.submit_items(self._intake(report, run_hook=True))
+
+    def _intake(self, report: Any, run_hook: bool = False) -> list[TestResult | TestStart]:
+        """A report's completed results (counted) and, for live-start targets, its start.
+
+        Our data comes off the report once read: pytest keeps every report until the end,
+        and the data (fixture runs, logs, steps) would grow memory with the suite's size.
+        """
         try:
-            self._assemble(report)
+            if isinstance(report, pytest.CollectReport):
+                result = self.assembler.add_collect_report(report)
+                items: list[TestResult | TestStart] = [result] if result is not None else []
+            else:
+                items = list(self.assembler.add(report))
+            for result in items:
+                if run_hook:
+                    self.config.hook.pytest_testreport_result(result=result)
+                self.session.count(result)  # type: ignore[arg-type]
+            if self._live_starts and report.when == "setup":  # the test has started
+                start = self.assembler.started(report.nodeid)
+                if start is not None:
+                    items.append(start)
+            return items
         finally:
             vars(report).pop(EXTRA_ATTR, None)
-
-    def _assemble(self, report: pytest.TestReport) -> None:
-        for result in self.assembler.add(report):
-            self._emit(result)
-        if self._live_starts and report.when == "setup":  # the test has started
-            start = self.assembler.started(report.nodeid)
-            if start is not None:
-                self.engine.submit_start(start)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         detail = str(excinfo.value).strip()
@@ -119,8 +138,10 @@ class Controller:
             return
         self._finished = True
         self._restore_sigterm()
+        ends = time.monotonic() + timeout
+        self.engine.drain(timeout)  # every report read and counted before the session closes
         self.session.finish(interruption)
-        self.states = self.engine.finish(self.session, timeout)
+        self.states = self.engine.finish(self.session, max(0.0, ends - time.monotonic()))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for state in self.states:

@@ -235,3 +235,31 @@ def test_a_delivery_process_that_cannot_start_hands_over_to_threads(
     assert set(by_nodeid(latest(pytester))) == {
         f"test_spool.py::test_{n}" for n in ("one", "two", "three")
     }
+
+
+def test_a_report_the_feeder_cannot_read_is_reported_and_the_rest_delivered(
+    pytester: pytest.Pytester,
+) -> None:
+    """Reports are read on the delivery feeder thread: a bug there must show, not vanish."""
+    pytester.makeconftest(
+        """
+        from pytest_testreport import reports
+
+        _add = reports.ResultAssembler.add
+
+        def add(self, report):
+            if report.nodeid.endswith("test_two") and report.when == "call":
+                raise RuntimeError("cannot read this one")
+            return _add(self, report)
+
+        reports.ResultAssembler.add = add
+        """
+    )
+    pytester.makepyfile(test_spool=SUITE)
+    result = pytester.runpytest_subprocess("--testreport")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    problem = "internal error reading the report of test_spool.py::test_two: RuntimeError"
+    result.stdout.fnmatch_lines([f"testreport local: {problem}: cannot read this one"])
+    assert {"test_spool.py::test_one", "test_spool.py::test_three"} <= set(
+        by_nodeid(latest(pytester))
+    )

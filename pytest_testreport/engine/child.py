@@ -40,11 +40,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             break
         if message[0] == "items":
             for item in message[1]:
-                if isinstance(item, TestStart):
-                    engine.submit_start(item)
-                else:
+                if not isinstance(item, TestStart):
                     session.count(item)  # for the orphaned case below
-                    engine.submit(item)
+            engine.submit_items(message[1])
         elif message[0] == "finish":
             final = (message[1], message[2])
             break

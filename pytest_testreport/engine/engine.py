@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -378,6 +379,14 @@ class Engine:
         for sender in self._senders:
             sender.put(result)
 
+    def submit_items(self, items: Iterable[TestResult | TestStart]) -> None:
+        """Results and starts, in order (each to the senders that take it)."""
+        for item in items:
+            if isinstance(item, TestStart):
+                self.submit_start(item)
+            else:
+                self.submit(item)
+
     @property
     def wants_starts(self) -> bool:
         return any(target.wants_starts for target in self.targets)
@@ -386,6 +395,10 @@ class Engine:
         for sender in self._senders:
             if sender.target.wants_starts:
                 sender.put(start)
+
+    def drain(self, timeout: float) -> None:
+        """Nothing to wait for: results were assembled on the test's thread (the interface of
+        ``DeliveryProcess``, whose feeder reads reports)."""
 
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""

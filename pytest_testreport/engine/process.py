@@ -27,15 +27,16 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
-from ..model import TestStart
+from ..model import TestResult, TestStart
 from .engine import POLL, WAKE_AT, Engine, SenderState
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..model import Session, TestResult
+    from ..model import Session
     from .target import Target
 
 HEADER = struct.Struct(">I")
@@ -95,7 +96,11 @@ class DeliveryProcess:
         self.settings = settings
         self.targets = targets
         self.wants_starts = any(target.wants_starts for target in targets)
-        self._queue: deque[Union[TestResult, TestStart]] = deque()
+        # Turns a pytest report into results and starts; set by the controller for
+        # ``submit_report``, and called on the feeder thread.
+        self.intake: Optional[Callable[[Any], list[Union[TestResult, TestStart]]]] = None
+        self._intake_error: Optional[str] = None
+        self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
         self._submitted = 0  # for the report if the child dies: it may have sent any of them
@@ -111,13 +116,20 @@ class DeliveryProcess:
 
     # -- the test's path: a deque append ------------------------------------------------------
     def submit(self, result: TestResult) -> None:
-        self._submitted += 1
         self._put(result)
 
     def submit_start(self, start: TestStart) -> None:
         self._put(start)
 
-    def _put(self, item: Union[TestResult, TestStart]) -> None:
+    def submit_items(self, items: Iterable[Union[TestResult, TestStart]]) -> None:
+        for item in items:
+            self._put(item)
+
+    def submit_report(self, report: Any) -> None:
+        """A pytest report, read later by ``intake`` on the feeder thread."""
+        self._put(report)
+
+    def _put(self, item: Any) -> None:
         self._queue.append(item)
         if len(self._queue) >= WAKE_AT and not self._wake.is_set():
             self._wake.set()
@@ -129,13 +141,24 @@ class DeliveryProcess:
         )
         self._feeder.start()
 
-    def finish(self, session: Session, timeout: float) -> list[SenderState]:
-        """Hand over the rest and the final session; never wait past ``timeout`` (+ grace)."""
-        ends = time.monotonic() + timeout
+    def drain(self, timeout: float) -> None:
+        """Take no more items; wait (at most ``timeout``) until every queued one was handed over."""
         self._closing = True
         self._wake.set()
         if self._feeder is not None:
-            self._feeder.join(max(0.0, ends - time.monotonic()))
+            self._feeder.join(timeout)
+
+    def finish(self, session: Session, timeout: float) -> list[SenderState]:
+        """Hand over the rest and the final session; never wait past ``timeout`` (+ grace)."""
+        ends = time.monotonic() + timeout
+        self.drain(timeout)
+        states = self._final_states(session, ends)
+        if self._intake_error is not None:
+            for state in states:
+                state.errors.insert(0, self._intake_error)
+        return states
+
+    def _final_states(self, session: Session, ends: float) -> list[SenderState]:
         if self._fallback is not None and not self._feeder_alive():
             states = self._fallback.finish(session, max(0.0, ends - time.monotonic()))
             for state in states:
@@ -183,13 +206,30 @@ class DeliveryProcess:
             self._wake.wait(POLL)
             self._wake.clear()
             closing = self._closing
-            batch = []
-            while self._queue:
-                batch.append(self._queue.popleft())
-            if batch and not self._hand_over(batch):
-                return
+            batch = self._take_batch()  # read even when the child is gone: to count them
+            if batch:
+                self._hand_over(batch)
             if closing and not self._queue:
                 return
+
+    def _take_batch(self) -> list[Union[TestResult, TestStart]]:
+        """Everything queued, reports read into results and starts (in order)."""
+        batch: list[Union[TestResult, TestStart]] = []
+        queue, intake = self._queue, self.intake
+        while queue:
+            item = queue.popleft()
+            if isinstance(item, (TestResult, TestStart)):
+                batch.append(item)
+                continue
+            try:
+                batch.extend(intake(item))  # type: ignore[misc]
+            except Exception as exc:  # a bug of ours: say so at the end, keep the rest going
+                nodeid = getattr(item, "nodeid", "?")
+                self._intake_error = self._intake_error or (
+                    f"internal error reading the report of {nodeid}: {type(exc).__name__}: {exc}"
+                )
+        self._submitted += sum(1 for item in batch if not isinstance(item, TestStart))
+        return batch
 
     def launch(self) -> None:
         """Start the child early (at configure): its start-up overlaps with collection."""
@@ -233,15 +273,11 @@ class DeliveryProcess:
         self._fallback = Engine(self.targets, self.settings.spool_path)
         self._fallback.start(session)
 
-    def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> bool:
+    def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> None:
         if self._fallback is not None:
-            for item in batch:
-                if isinstance(item, TestStart):
-                    self._fallback.submit_start(item)
-                else:
-                    self._fallback.submit(item)
-            return True
-        return self._send(("items", batch))
+            self._fallback.submit_items(batch)
+        elif self._broken is None:
+            self._send(("items", batch))
 
     def _send(self, message: Any, close: bool = False) -> bool:
         assert self._proc is not None and self._proc.stdin is not None
