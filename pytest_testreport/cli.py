@@ -12,8 +12,6 @@ import json
 import os
 import sqlite3
 import sys
-import unicodedata
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -22,13 +20,12 @@ import pytest
 from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
 from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
-from .reading import LATEST, NotFound, Reader, Unsupported, parse_time
+from .layout import WIDTH, clean, fit, on_branch, plural, seconds, table, time_text
+from .reading import LATEST, NotFound, Reader, Unsupported
 from .targets import available, target_class
 from .targets.local import StoreError
 
 PROG = "pytest-testreport"
-WIDTH = 100
-GAP = "  "
 MESSAGE_LINES = 5  # failure message lines shown under a failed row
 HISTORY_WIDTH = 20
 _LETTERS = {"passed": "P", "xpassed": "X", "failed": "F", "error": "E"}
@@ -53,107 +50,6 @@ READERS.update({name: _remote_reader(name) for name in available() if name != "l
                 and target_class(name).has_reader()})  # fmt: skip
 
 
-# -- text layout ------------------------------------------------------------------------------
-
-
-def _char_width(char: str) -> int:
-    if unicodedata.combining(char):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-
-
-def text_width(text: str) -> int:
-    """Columns ``text`` takes in a terminal (wide East Asian characters take two)."""
-    return sum(_char_width(c) for c in text)
-
-
-def _clean(value: Any) -> str:
-    if value is None:  # a field the target's API does not have
-        return "-"
-    # A newline or tab inside a cell would break the table's alignment.
-    return "".join(c if c.isprintable() else " " for c in str(value))
-
-
-def fit(text: str, width: int, *, keep_end: bool = False) -> str:
-    """Cut ``text`` to ``width`` columns with ``…``; ``keep_end`` keeps the tail (node ids)."""
-    if text_width(text) <= width:
-        return text
-    kept: list[str] = []
-    used = 1  # the ellipsis
-    for char in reversed(text) if keep_end else text:
-        if used + _char_width(char) > width:
-            break
-        kept.append(char)
-        used += _char_width(char)
-    if keep_end:
-        return "…" + "".join(reversed(kept))
-    return "".join(kept) + "…"
-
-
-def _pad(text: str, width: int, right: bool) -> str:
-    space = " " * (width - text_width(text))
-    return space + text if right else text + space
-
-
-def table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    flex: int,
-    right: Sequence[int] = (),
-    keep_end: bool = False,
-    notes: Optional[Sequence[Sequence[str]]] = None,
-) -> list[str]:
-    """Aligned lines within ``WIDTH``; column ``flex`` shrinks; ``notes`` go under each row."""
-    cells = [[_clean(c) for c in row] for row in rows]
-    widths = [
-        max([text_width(h)] + [text_width(r[i]) for r in cells]) for i, h in enumerate(headers)
-    ]
-    excess = sum(widths) + len(GAP) * (len(widths) - 1) - WIDTH
-    if excess > 0:
-        widths[flex] = max(text_width(headers[flex]), widths[flex] - excess)
-    lines = []
-    for index, row in enumerate([list(headers), *cells]):
-        fitted = [
-            fit(c, w, keep_end=keep_end and i == flex) for i, (c, w) in enumerate(zip(row, widths))
-        ]
-        lines.append(
-            GAP.join(
-                _pad(c, w, i in right) for i, (c, w) in enumerate(zip(fitted, widths))
-            ).rstrip()
-        )
-        for note in notes[index - 1] if notes and index else ():
-            lines.append(fit("    " + _clean(note), WIDTH))
-    return lines
-
-
-def seconds(value: Optional[float]) -> str:
-    """A duration for people: ``0.25s``, ``2m05s``, ``1h02m``; ``-`` when unknown."""
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.2f}s"
-    minutes, secs = divmod(round(value), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _when(value: Optional[str], with_seconds: bool = False) -> str:
-    parsed = parse_time(value)
-    if parsed is None:
-        return value or "-"
-    return parsed.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def _on_branch(branch: Optional[str]) -> str:
-    return f" on branch {branch}" if branch else ""
-
-
 def _message_lines(test: dict[str, Any]) -> list[str]:
     failure = test.get("failure")
     if test["outcome"] not in ("failed", "error") or not failure:
@@ -169,7 +65,7 @@ def _message_lines(test: dict[str, Any]) -> list[str]:
 
 def _print_lines(lines: list[str]) -> int:
     # Headings can hold long branch names; every line must still fit.
-    print("\n".join(fit(_clean(line), WIDTH) for line in lines))
+    print("\n".join(fit(clean(line), WIDTH) for line in lines))
     return 0
 
 
@@ -186,8 +82,8 @@ def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
     def lines() -> list[str]:
         if not sessions:
             if args.page > 1:
-                return [f"no sessions on page {args.page}{_on_branch(args.branch)}"]
-            return [f"no sessions{_on_branch(args.branch)} yet"]
+                return [f"no sessions on page {args.page}{on_branch(args.branch)}"]
+            return [f"no sessions{on_branch(args.branch)} yet"]
         headers = ["ID", "STATUS", "BRANCH", "REVISION", "STARTED", "DURATION"]
         headers += ["TESTS", "FAILED", "SKIPPED", "ERRORS"]
         rows = [
@@ -196,7 +92,7 @@ def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
                 s["status"],
                 s["branch"] or "-",
                 (s["revision"] or "-")[:8],
-                _when(s["started_at"]),
+                time_text(s["started_at"]),
                 seconds(s["duration"]),
                 s["tests_count"],
                 s["failed_count"],
@@ -216,7 +112,7 @@ def _counts_line(session: dict[str, Any]) -> str:
     return (
         f"  tests     {session['tests_count']}: {session['passed_count']} passed, "
         f"{session['failed_count']} failed, {session['skipped_count']} skipped, "
-        f"{_plural(session['error_count'], 'error')}"
+        f"{plural(session['error_count'], 'error')}"
     )
 
 
@@ -229,7 +125,7 @@ def _session_header(session: dict[str, Any]) -> list[str]:
         f"session {session['id']}  {status}",
         f"  uuid      {session['uuid'] or '-'}",
         f"  branch    {session['branch'] or '-'}{revision}",
-        f"  started   {_when(session['started_at'], True)} UTC"
+        f"  started   {time_text(session['started_at'], True)} UTC"
         f"   duration {seconds(session['duration'])}",
         _counts_line(session),
     ]
@@ -269,7 +165,7 @@ def cmd_failed(reader: Reader, args: argparse.Namespace) -> int:
     headers = ["OUTCOME", "DURATION", "TEST"]
     return _print_lines(
         [
-            f"{len(tests)} failed in session {session['id']}{_on_branch(session['branch'])}:",
+            f"{len(tests)} failed in session {session['id']}{on_branch(session['branch'])}:",
             *table(headers, rows, flex=2, right=(1,), keep_end=True, notes=notes),
         ]
     )
@@ -277,11 +173,11 @@ def cmd_failed(reader: Reader, args: argparse.Namespace) -> int:
 
 def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
     found = reader.flaky(args.last, args.min_flips, args.branch)
-    scope = f"the last {args.last} sessions{_on_branch(args.branch)}"
+    scope = f"the last {args.last} sessions{on_branch(args.branch)}"
 
     def lines() -> list[str]:
         if not found:
-            return [f"no flaky tests in {scope} (at least {_plural(args.min_flips, 'flip')})"]
+            return [f"no flaky tests in {scope} (at least {plural(args.min_flips, 'flip')})"]
         rows = [
             [
                 f["flips"],
@@ -295,7 +191,7 @@ def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
             ]
             for f in found
         ]
-        heading = f"tests with at least {_plural(args.min_flips, 'flip')} in {scope}"
+        heading = f"tests with at least {plural(args.min_flips, 'flip')} in {scope}"
         legend = "history, oldest first: P passed, X xpassed, F failed, E error"
         headers = ["FLIPS", "SESSIONS", "HISTORY", "TEST"]
         return [heading, legend, "", *table(headers, rows, flex=3, right=(0, 1), keep_end=True)]
@@ -305,7 +201,7 @@ def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
 
 def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
     found = reader.slow(args.top, args.last, args.branch)
-    scope = f"the last {args.last} sessions{_on_branch(args.branch)}"
+    scope = f"the last {args.last} sessions{on_branch(args.branch)}"
 
     def lines() -> list[str]:
         if not found:
