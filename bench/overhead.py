@@ -10,9 +10,10 @@ Remote targets report to the fake services of the test suite (tests/fakes) on 12
 answer delayed by ``--latency``. BrowserStack's published budget (1,600 requests per 5 minutes)
 cannot carry 2,000 tests (two requests each) in a run's time, so the benchmark lifts the client
 budget (``--browserstack-rate``) to measure the plugin rather than the budget.
-For every configuration it prints the median wall time, the
-ratio to bare pytest, the CPU time the plugin adds per test in the pytest process, results
-delivered vs expected, and the time from the end of the last test to process exit.
+For every configuration it prints the median wall time, the ratio to bare pytest (of the
+medians, and "paired": the median of each run's ratio to the bare run just before it, which
+cancels the machine's drift), the CPU time the plugin adds per test in the pytest process,
+results delivered vs expected, and the time from the end of the last test to process exit.
 Run it from the repository root with the project installed (``pip install -e ".[test]"``).
 """
 
@@ -106,6 +107,7 @@ class Config:
     stop: Callable[[], None] = lambda: None
     python: str = sys.executable
     runs: list[Run] = field(default_factory=list)
+    paired: list[float] = field(default_factory=list)  # wall / wall of the bare run just before
 
 
 def _local_count(cwd: Path) -> int:
@@ -313,7 +315,7 @@ def report(all_configs: list[Config], tests: int) -> None:
     bare = all_configs[0]
     bare_wall = statistics.median(r.wall for r in bare.runs)
     bare_cpu = statistics.median(r.cpu for r in bare.runs)
-    print(f"\n{'config':<14}{'wall (median)':>14}{'ratio':>8}{'cpu/test +':>13}"
+    print(f"\n{'config':<14}{'wall (median)':>14}{'ratio':>8}{'paired':>8}{'cpu/test +':>13}"
           f"{'delivered':>14}{'last test->exit':>17}")  # fmt: skip
     for config in all_configs:
         wall = statistics.median(r.wall for r in config.runs)
@@ -323,7 +325,8 @@ def report(all_configs: list[Config], tests: int) -> None:
         delivered = (
             "-" if config.name == "bare" else f"{min(r.delivered for r in config.runs)}/{tests}"
         )
-        print(f"{config.name:<14}{wall:>13.2f}s{wall / bare_wall:>8.3f}{added:>10.0f} us"
+        paired = f"{statistics.median(config.paired):.3f}" if config.paired else "-"
+        print(f"{config.name:<14}{wall:>13.2f}s{wall / bare_wall:>8.3f}{paired:>8}{added:>10.0f} us"
               f"{delivered:>14}{tail:>16.2f}s")  # fmt: skip
 
 
@@ -382,10 +385,16 @@ def main() -> None:
         tests = write_suite(suite, args.tests)
         print(f"{tests:,} tests, {args.rounds} rounds, {args.latency * 1000:.0f} ms latency, "
               f"targets: {', '.join(targets)}")  # fmt: skip
+        bare, others = all_configs[0], all_configs[1:]
         for round_number in range(args.rounds):
-            order = all_configs if round_number % 2 == 0 else list(reversed(all_configs))
-            for config in order:
-                config.runs.append(measure(config, suite, args.latency))
+            # Each configuration right after a bare run of its own: the machine's speed drifts
+            # (a shared VM), and a ratio of neighbours cancels most of that drift.
+            for config in others if round_number % 2 == 0 else list(reversed(others)):
+                base = measure(bare, suite, args.latency)
+                bare.runs.append(base)
+                run = measure(config, suite, args.latency)
+                config.runs.append(run)
+                config.paired.append(run.wall / base.wall)
             print(f"  round {round_number + 1} done")
         report(all_configs, tests)
     if args.big:
