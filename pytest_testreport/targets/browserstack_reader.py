@@ -143,6 +143,18 @@ def session_from_build(build: Json) -> Json:
     )
 
 
+def failure_message(lines: list[str]) -> str:
+    """The error line of a pytest traceback: the first line of its last block of ``E`` lines
+    (the lines after it explain it: ``+  where …``); else its last non-empty line."""
+    end = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("E ")), None)
+    if end is None:
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
+    start = end
+    while start > 0 and lines[start - 1].startswith("E "):
+        start -= 1
+    return lines[start].removeprefix("E").strip()
+
+
 def result_from_run(run: Json) -> Json:
     """A test run as the CLI's test object; our ``custom_metadata`` restores pytest's view."""
     meta = run.get("custom_metadata") if isinstance(run.get("custom_metadata"), dict) else {}
@@ -167,10 +179,8 @@ def result_from_run(run: Json) -> Json:
              for line_ in entry.get("backtrace") or []]  # fmt: skip
     failure = None
     if lines:
-        message = next((x for x in reversed(lines) if x.startswith("E ")), None)
-        message = message or next((x for x in reversed(lines) if x.strip()), "")
-        failure = failure_object(message.removeprefix("E").strip(),
-                                 _first(meta.get("pytest.phase")), lines)  # fmt: skip
+        failure = failure_object(failure_message(lines), _first(meta.get("pytest.phase")),
+                                 lines)  # fmt: skip
     elif status not in _STATUS_OUTCOME:
         failure = failure_object(f"the test run is {status or 'unfinished'} on BrowserStack",
                                  None, [])  # fmt: skip
