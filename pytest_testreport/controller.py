@@ -92,14 +92,15 @@ class Controller:
         """
         try:
             if isinstance(report, pytest.CollectReport):
-                result = self.assembler.add_collect_report(report)
-                items: list[TestResult | TestStart] = [result] if result is not None else []
+                failed = self.assembler.add_collect_report(report)
+                results = [failed] if failed is not None else []
             else:
-                items = list(self.assembler.add(report))
-            for result in items:
+                results = self.assembler.add(report)
+            for result in results:
                 if run_hook:
                     self.config.hook.pytest_testreport_result(result=result)
-                self.session.count(result)  # type: ignore[arg-type]
+                self.session.count(result)
+            items: list[TestResult | TestStart] = list(results)
             if self._live_starts and report.when == "setup":  # the test has started
                 start = self.assembler.started(report.nodeid)
                 if start is not None:

@@ -86,7 +86,7 @@ def child_command(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 class DeliveryProcess:
-    """The engine's interface (start, submit, finish) with the engine in a child process.
+    """The engine's interface (start, submit_items, drain, finish), the engine in a child.
 
     Until the child says it is ready, results wait in the deque; a child that cannot start
     hands the run to an in-process ``Engine`` instead, so nothing is lost either way.
@@ -115,12 +115,6 @@ class DeliveryProcess:
         self._fallback_reason = ""
 
     # -- the test's path: a deque append ------------------------------------------------------
-    def submit(self, result: TestResult) -> None:
-        self._put(result)
-
-    def submit_start(self, start: TestStart) -> None:
-        self._put(start)
-
     def submit_items(self, items: Iterable[Union[TestResult, TestStart]]) -> None:
         for item in items:
             self._put(item)
@@ -279,7 +273,7 @@ class DeliveryProcess:
         elif self._broken is None:
             self._send(("items", batch))
 
-    def _send(self, message: Any, close: bool = False) -> bool:
+    def _send(self, message: Any, close: bool = False) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         try:
             write_frame(self._proc.stdin, message)
@@ -287,8 +281,6 @@ class DeliveryProcess:
                 self._proc.stdin.close()
         except (OSError, ValueError) as exc:  # the child is gone
             self._broken = self._broken or f"the delivery process stopped taking results ({exc})"
-            return False
-        return True
 
     def _listen(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
