@@ -42,6 +42,7 @@ class Controller:
         self.session = Session()
         self.interruption: Optional[str] = None
         self.states: list[SenderState] = []
+        self.notes = job_summary.notes_for(settings)  # None when no CI summary is written
         self._finished = False
         self._live_starts = self.engine.wants_starts
         self._deferred: Optional[bool] = None  # reports read on the delivery feeder thread
@@ -49,7 +50,6 @@ class Controller:
             self.engine.intake = self._intake
             self.engine.launch()
         self._previous_sigterm: Any = None
-        self.notes = job_summary.notes_for(settings)  # None when no CI summary is written
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         settings = self.settings

@@ -85,7 +85,6 @@ def github_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("TESTREPORT_BRANCH", "main")
-    monkeypatch.setenv("TESTREPORT_DELIVERY", "thread")
     monkeypatch.setenv("BUDDY_UT_TOKEN", FAKE_SECRET)  # a credential, even if unused
     monkeypatch.setenv("LEAKED", FAKE_SECRET)
     return summary
