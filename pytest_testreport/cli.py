@@ -1,5 +1,5 @@
-"""``pytest-testreport``: recorded runs (``list``, ``show``, ``failed``, ``flaky``, ``slow``),
-``replay`` of spooled items, and each target's own helpers (e.g. ``buddy open``).
+"""``pytest-testreport``: recorded runs (``list``, ``show``, ``failed``, ``flaky``, ``slow``,
+``history``), ``replay`` of spooled items, and each target's own helpers (e.g. ``buddy open``).
 
 Exit codes: 0 success, 1 a runtime failure (unknown session, no store, a store from a newer
 plugin), 2 bad usage. Expected failures print one line to stderr, never a traceback.
@@ -17,10 +17,23 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from . import __version__
 from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
 from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
-from .layout import WIDTH, clean, fit, on_branch, plural, seconds, table, time_text
+from .layout import (
+    Fitted,
+    clean,
+    fit,
+    on_branch,
+    paint,
+    plural,
+    seconds,
+    table,
+    time_text,
+    use_color,
+    width,
+)
 from .reading import LATEST, NotFound, Reader, Unsupported
 from .targets import available, target_class
 from .targets.local import StoreError
@@ -64,9 +77,16 @@ def _message_lines(test: dict[str, Any]) -> list[str]:
 
 
 def _print_lines(lines: list[str]) -> int:
-    # Headings can hold long branch names; every line must still fit.
-    print("\n".join(fit(clean(line), WIDTH) for line in lines))
+    # Headings can hold long branch names; every line must still fit (tables fit already).
+    total = width()
+    print("\n".join(line if isinstance(line, Fitted) else fit(clean(line), total)
+                    for line in lines))  # fmt: skip
     return 0
+
+
+def _styles(column: int) -> Optional[dict[int, Callable[[str], str]]]:
+    """Colors for the outcome (or status) column, when stdout wants them."""
+    return {column: paint} if use_color(sys.stdout) else None
 
 
 def _emit(args: argparse.Namespace, data: Any, lines: Callable[[], list[str]]) -> int:
@@ -101,7 +121,7 @@ def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
             ]
             for s in sessions
         ]
-        return table(headers, rows, flex=2, right=(0, 5, 6, 7, 8, 9))
+        return table(headers, rows, flex=2, right=(0, 5, 6, 7, 8, 9), styles=_styles(1))
 
     return _emit(args, sessions, lines)
 
@@ -146,7 +166,8 @@ def cmd_show(reader: Reader, args: argparse.Namespace) -> int:
         rows = [[t["outcome"], seconds(t["duration"]), t["attempt"], t["nodeid"]] for t in tests]
         notes = [_message_lines(t) for t in tests]
         headers = ["OUTCOME", "DURATION", "ATTEMPT", "TEST"]
-        return out + table(headers, rows, flex=3, right=(1, 2), keep_end=True, notes=notes)
+        return out + table(headers, rows, flex=3, right=(1, 2), nodeid=True, notes=notes,
+                           styles=_styles(0))  # fmt: skip
 
     return _emit(args, session, lines)
 
@@ -165,10 +186,19 @@ def cmd_failed(reader: Reader, args: argparse.Namespace) -> int:
     headers = ["OUTCOME", "DURATION", "TEST"]
     return _print_lines(
         [
-            f"{len(tests)} failed in session {session['id']}{on_branch(session['branch'])}:",
-            *table(headers, rows, flex=2, right=(1,), keep_end=True, notes=notes),
+            f"{_failed_counts(tests)} in session {session['id']}{on_branch(session['branch'])}:",
+            *table(headers, rows, flex=2, right=(1,), nodeid=True, notes=notes,
+                   styles=_styles(0)),
         ]
-    )
+    )  # fmt: skip
+
+
+def _failed_counts(tests: list[dict[str, Any]]) -> str:
+    """``1 failed, 1 error``: failures and errors told apart."""
+    failed = sum(1 for t in tests if t["outcome"] == "failed")
+    errors = len(tests) - failed
+    parts = [f"{failed} failed"] if failed else []
+    return ", ".join([*parts, plural(errors, "error")] if errors else parts)
 
 
 def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
@@ -194,7 +224,7 @@ def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
         heading = f"tests with at least {plural(args.min_flips, 'flip')} in {scope}"
         legend = "history, oldest first: P passed, X xpassed, F failed, E error"
         headers = ["FLIPS", "SESSIONS", "HISTORY", "TEST"]
-        return [heading, legend, "", *table(headers, rows, flex=3, right=(0, 1), keep_end=True)]
+        return [heading, legend, "", *table(headers, rows, flex=3, right=(0, 1), nodeid=True)]
 
     return _emit(args, found, lines)
 
@@ -212,7 +242,28 @@ def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
         ]
         headers = ["MEDIAN", "MAX", "RUNS", "TEST"]
         heading = f"slowest tests by median duration over {scope}"
-        return [heading, "", *table(headers, rows, flex=3, right=(0, 1, 2), keep_end=True)]
+        return [heading, "", *table(headers, rows, flex=3, right=(0, 1, 2), nodeid=True)]
+
+    return _emit(args, found, lines)
+
+
+def cmd_history(reader: Reader, args: argparse.Namespace) -> int:
+    found = reader.history(args.test, args.last, args.branch)
+    if not found:
+        raise NotFound(f"no results of {args.test!r} in {reader.describe()}"
+                       + on_branch(args.branch))  # fmt: skip
+
+    def lines() -> list[str]:
+        rows = [
+            [h["session_id"], h["outcome"], seconds(h["duration"]), h["attempts"],
+             time_text(h["started_at"]), h["branch"] or "-", (h["revision"] or "-")[:8]]
+            for h in found
+        ]  # fmt: skip
+        notes = [[h["message"].splitlines()[0]] if h["message"] else [] for h in found]
+        headers = ["SESSION", "OUTCOME", "DURATION", "ATTEMPTS", "STARTED", "BRANCH", "REVISION"]
+        heading = f"{args.test}: the last {plural(len(found), 'session')} it ran in, newest first"
+        return [heading, "", *table(headers, rows, flex=5, right=(0, 2, 3), notes=notes,
+                                    styles=_styles(1))]  # fmt: skip
 
     return _emit(args, found, lines)
 
@@ -273,6 +324,7 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Look at recorded pytest runs.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_common(parser, top=True)
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -291,13 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("show", cmd_show, "show a session and every attempt of every test"),
         ("failed", cmd_failed, "the tests whose final attempt failed or errored"),
     ):
-        verb(name, handler, text).add_argument("session", metavar="SESSION", help=f"id or {LATEST}")
+        verb(name, handler, text).add_argument(
+            "session", metavar="SESSION", nargs="?", default=LATEST,
+            help=f"id, uuid or {LATEST} (default)",
+        )  # fmt: skip
     sub = verb("flaky", cmd_flaky, "tests that flip between passing and failing")
     sub.add_argument("--last", type=_at_least(1), default=10, metavar="N", help="sessions (10)")
     sub.add_argument("--min-flips", type=_at_least(0), default=3, metavar="N", help="default 3")
     sub = verb("slow", cmd_slow, "the slowest tests by median duration")
     sub.add_argument("--top", type=_at_least(1), default=20, metavar="N", help="how many (20)")
     sub.add_argument("--last", type=_at_least(1), default=10, metavar="N", help="sessions (10)")
+    sub = verb("history", cmd_history, "one test's outcomes and durations across sessions")
+    sub.add_argument("test", metavar="TEST", help="the test's node id, as pytest prints it")
+    sub.add_argument("--last", type=_at_least(1), default=20, metavar="N", help="sessions (20)")
     text = "send what the spool holds; only what the service confirms is removed"
     sub = verbs.add_parser("replay", help=text, description=text)
     sub.add_argument("--target", dest="replay_target", choices=available(), default=None,

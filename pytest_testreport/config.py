@@ -112,6 +112,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "BOOL", flag_only=True),
     Option("dry_run", "build every payload and log it to .testreport/debug.log, send nothing",
            parse_bool, False, "BOOL", flag_only=True),
+    Option("summary", "write a job summary in GitHub Actions and a build annotation in "
+           "Buildkite", parse_bool, True, "BOOL"),
     Option("branch", "branch name to record instead of the detected one", metavar="BRANCH"),
     Option("revision", "commit to record instead of the detected one", metavar="SHA"),
     Option("run_url", "CI run URL to record instead of the detected one", metavar="URL"),

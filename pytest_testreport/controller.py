@@ -22,6 +22,7 @@ from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
 from .model import Session, TestResult, TestStart
+from .report import job_summary
 from .reports import ResultAssembler
 
 
@@ -41,6 +42,7 @@ class Controller:
         self.session = Session()
         self.interruption: Optional[str] = None
         self.states: list[SenderState] = []
+        self.notes = job_summary.notes_for(settings)  # None when no CI summary is written
         self._finished = False
         self._live_starts = self.engine.wants_starts
         self._deferred: Optional[bool] = None  # reports read on the delivery feeder thread
@@ -100,6 +102,8 @@ class Controller:
                 if run_hook:
                     self.config.hook.pytest_testreport_result(result=result)
                 self.session.count(result)
+                if self.notes is not None:
+                    self.notes.add(result)
             items: list[TestResult | TestStart] = list(results)
             if self._live_starts and report.when == "setup":  # the test has started
                 start = self.assembler.started(report.nodeid)
@@ -130,6 +134,7 @@ class Controller:
         if interruption is None and exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             interruption = "internal error"
         self._finish(interruption, self.settings.flush_timeout)
+        job_summary.publish(self.settings, self.session, self.states, self.notes)
         undelivered = any(s.undelivered or s.close_spooled for s in self.states)
         if self.settings.strict and undelivered and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -56,6 +56,11 @@ neighbours in that list; ``sessions`` counts the sessions that contributed to it
 
 ``slow`` rows: ``{"nodeid", "median_duration", "runs", "max_duration"}`` over the final attempts of
 the last N sessions, the ``top`` slowest by median, slowest first.
+
+``history`` rows, one per session the test ran in, newest first: ``{"session_id", "session_uuid",
+"branch", "revision", "started_at", "outcome", "duration", "attempts", "message"}`` where
+``outcome`` and ``duration`` are the final attempt's, ``attempts`` counts its attempts and
+``message`` is the final attempt's failure message (null when it did not fail).
 """
 
 from __future__ import annotations
@@ -111,6 +116,10 @@ class Reader(ABC):
     @abstractmethod
     def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
         """The ``top`` slowest tests by median duration of their final attempts."""
+
+    def history(self, nodeid: str, last: int, branch: Optional[str]) -> list[Json]:
+        """One test's final outcome and duration in the newest ``last`` sessions it ran in."""
+        raise Unsupported(f"history is not available for {self.describe()}; use the local store")
 
     def close(self) -> None:
         """Release connections; the default reader holds none."""
@@ -327,3 +336,30 @@ def slow_object(nodeid: str, durations: Sequence[float]) -> Json:
 def sort_flaky(rows: Iterable[Json]) -> list[Json]:
     """Most flips first; node id breaks ties so the order is stable."""
     return sorted(rows, key=lambda r: (-r["flips"], r["nodeid"]))
+
+
+def history_object(
+    *,
+    session_id: Any,
+    session_uuid: str,
+    branch: Optional[str],
+    revision: Optional[str],
+    started_at: Optional[str],
+    outcome: str,
+    duration: float,
+    attempts: int,
+    message: Optional[str],
+) -> Json:
+    """One ``history`` row."""
+    started = parse_time(started_at)
+    return {
+        "session_id": session_id,
+        "session_uuid": session_uuid,
+        "branch": branch,
+        "revision": revision,
+        "started_at": format_time(started) if started else started_at,
+        "outcome": outcome,
+        "duration": float(duration),
+        "attempts": attempts,
+        "message": message,
+    }

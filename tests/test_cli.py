@@ -35,6 +35,14 @@ def columns(line: str) -> int:
     )
 
 
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 columns, no colors: what these tests assert, whatever terminal runs them."""
+    monkeypatch.setenv("COLUMNS", "100")
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SampleStore:
     made = SampleStore(tmp_path / "proj" / ".testreport" / "results.sqlite")
@@ -235,17 +243,17 @@ def test_show_human(store: SampleStore, capsys: pytest.CaptureFixture[str]) -> N
     header = lines.index("OUTCOME  DURATION  ATTEMPT  TEST")
     body = [line.split() for line in lines[header + 1 :]]
     assert body == [
-        ["passed", "0.50s", "1", "tests/test_a.py::test_ok"],
-        ["failed", "0.10s", "1", "tests/test_a.py::test_rerun"],
+        ["passed", "500ms", "1", "tests/test_a.py::test_ok"],
+        ["failed", "100ms", "1", "tests/test_a.py::test_rerun"],
         ["flake"],
-        ["passed", "0.25s", "2", "tests/test_a.py::test_rerun"],
-        ["failed", "0.10s", "1", "tests/test_a.py::test_bad"],
+        ["passed", "250ms", "2", "tests/test_a.py::test_rerun"],
+        ["failed", "100ms", "1", "tests/test_a.py::test_bad"],
         ["AssertionError:", "assert", "1", "==", "2"],
         ["second", "line"],
-        ["error", "0.10s", "1", "tests/test_b.py"],
+        ["error", "100ms", "1", "tests/test_b.py"],
         ["ImportError:", "nope"],
-        ["skipped", "0.10s", "1", "tests/test_a.py::test_skip"],
-        ["xfailed", "0.10s", "1", "tests/test_a.py::test_xf"],
+        ["skipped", "100ms", "1", "tests/test_a.py::test_skip"],
+        ["xfailed", "100ms", "1", "tests/test_a.py::test_xf"],
     ]
     message = lines[header + 3]
     assert message == "    flake"
@@ -319,11 +327,11 @@ def test_failed_human(store: SampleStore, capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run(capsys, "failed", str(store.first.id))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"2 failed in session {store.first.id} on branch main:"
+    assert lines[0] == f"1 failed, 1 error in session {store.first.id} on branch main:"
     assert lines[1].split() == ["OUTCOME", "DURATION", "TEST"]
-    assert lines[2].split() == ["failed", "0.10s", "tests/test_a.py::test_bad"]
+    assert lines[2].split() == ["failed", "100ms", "tests/test_a.py::test_bad"]
     assert lines[3] == "    AssertionError: assert 1 == 2"
-    assert lines[5].split() == ["error", "0.10s", "tests/test_b.py"]
+    assert lines[5].split() == ["error", "100ms", "tests/test_b.py"]
     assert lines[6] == "    ImportError: nope"
     assert len(lines) == 7
     empty = run(capsys, "failed", "latest", "--branch", "feature")
@@ -415,7 +423,8 @@ def test_missing_store_is_one_line_exit_1(
     [
         [],
         ["nope"],
-        ["show"],
+        ["history"],
+        ["show", "1", "2"],
         ["list", "--page", "0"],
         ["list", "--per-page", "x"],
         ["flaky", "--last", "-1"],

@@ -18,6 +18,7 @@ from ..reading import (
     Reader,
     failure_object,
     flaky_object,
+    history_object,
     not_found,
     result_object,
     session_object,
@@ -163,6 +164,23 @@ class LocalReader(Reader):
         groups = groupby(rows, key=lambda r: r["nodeid"])
         medians = (slow_object(nodeid, [r["duration"] for r in group]) for nodeid, group in groups)
         return heapq.nlargest(top, medians, key=lambda row: row["median_duration"])
+
+    def history(self, nodeid: str, last: int, branch: Optional[str]) -> list[Json]:
+        where, params = ("AND s.branch = ?", [branch]) if branch is not None else ("", [])
+        rows = self._conn.execute(
+            "SELECT s.id, s.uuid, s.branch, s.revision, s.started_at, r.outcome, r.duration,"
+            " r.attempt, r.failure_message FROM results r JOIN sessions s ON s.id = r.session_id"
+            f" WHERE r.nodeid = ? AND r.final = 1 {where} ORDER BY s.id DESC, r.id DESC LIMIT ?",
+            (nodeid, *params, last),
+        )
+        return [
+            history_object(
+                session_id=row["id"], session_uuid=row["uuid"], branch=row["branch"],
+                revision=row["revision"], started_at=row["started_at"], outcome=row["outcome"],
+                duration=row["duration"], attempts=row["attempt"], message=row["failure_message"],
+            )
+            for row in rows
+        ]  # fmt: skip
 
     # -- helpers ----------------------------------------------------------------------------
 

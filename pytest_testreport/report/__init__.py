@@ -1,0 +1,1 @@
+"""Reports built from a run or from the local history."""
