@@ -101,10 +101,13 @@
       var list = node("ul", "steps"), depth = {};
       failure.steps.forEach(function (step) {
         depth[step.id] = step.parent_id && depth[step.parent_id] !== undefined ? depth[step.parent_id] + 1 : 0;
+        /* A step's failure repeats the test's message: its first line is enough here. */
+        var why = step.failure ? step.failure.split("\n")[0] : "";
         var item = node("li", "st-" + step.result,
                         (step.keyword ? step.keyword + " " : "") + step.text + "  · " + step.result +
                         (step.duration !== null ? " · " + step.duration.toFixed(2) + " s" : "") +
-                        (step.failure ? " · " + step.failure : ""));
+                        (why ? " · " + (why.length > 160 ? why.slice(0, 160) + "…" : why) : ""));
+        if (step.failure) item.title = step.failure;
         item.style.paddingLeft = depth[step.id] * 18 + "px";
         list.appendChild(item);
       });
