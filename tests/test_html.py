@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from pytest_testreport.cli import main as run_cli
 from pytest_testreport.engine import SenderState
 from pytest_testreport.report.build import load_deliveries, save_deliveries
 
+from .fakes.buddy import FakeBuddy
 from .helpers_store import T0, SampleStore, make_result, record, run
 
 DATA = re.compile(r'<script type="application/json" id="report-data">(.*?)</script>', re.S)
@@ -170,14 +172,14 @@ def test_delivery_notes_read_spooled_until_the_journal_is_replayed(tmp_path: Pat
     store = tmp_path / ".testreport" / "results.sqlite"
     spool = tmp_path / ".testreport" / "spool"
     spool.mkdir(parents=True)
+    journal = spool / "buildkite-u1.jsonl"
     states = [
         SenderState(target="local", delivered=3, closed=True),
         SenderState(target="buddy", delivered=3, closed=True, link="https://app.example/s/1"),
         SenderState(
-            target="buildkite", delivered=1, spooled=2, spool_path=spool, link="javascript:x"
+            target="buildkite", delivered=1, spooled=2, spool_path=journal, link="javascript:x"
         ),
     ]
-    journal = spool / "buildkite-u1.jsonl"
     journal.write_text("{}\n")
     save_deliveries(store, "u1", states)
     notes = {n["target"]: n for n in load_deliveries(store, "u1")}
@@ -277,3 +279,29 @@ def test_html_false_writes_nothing(pytester: pytest.Pytester) -> None:
                                 "no:cacheprovider")  # fmt: skip
     assert result.ret == 0 and "testreport html" not in result.stdout.str()
     assert not (pytester.path / ".testreport" / "report.html").exists()
+
+
+def test_report_shows_a_remote_target_delivered_spooled_then_replayed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, buddy_fake: FakeBuddy
+) -> None:
+    pytester.makepyfile(test_suite="def test_ok():\n    pass\n")
+    for name, value in buddy_fake.env().items():
+        monkeypatch.setenv(name, value)
+    args = ["--testreport=local,buddy", "--testreport-html", "-p", "no:cacheprovider",
+            "--testreport-flush-timeout=5"]  # fmt: skip
+    path = pytester.path / ".testreport" / "report.html"
+    assert pytester.runpytest_subprocess(*args).ret == 0
+    (buddy,) = page_data(path)["targets"]
+    assert (buddy["target"], buddy["status"], buddy["delivered"]) == ("buddy", "delivered", 1)
+    assert buddy["link"].startswith("http")
+    assert f'href="{buddy["link"]}"' in path.read_text(encoding="utf-8")
+
+    buddy_fake.outage()
+    assert pytester.runpytest_subprocess(*args).ret == 0
+    (buddy,) = page_data(path)["targets"]
+    assert (buddy["status"], buddy["spooled"]) == ("spooled", 1)
+    buddy_fake.recover()
+    monkeypatch.chdir(pytester.path)
+    assert run_cli(["replay"]) == 0
+    assert run_cli(["html"]) == 0
+    assert page_data(path)["targets"][0]["status"] == "delivered (replayed)"

@@ -43,7 +43,7 @@ def save_deliveries(store: Path, uuid: str, states: Iterable[Any]) -> None:
     for state in states:
         if state.target == "local":
             continue
-        journal = state.spool_path / f"{state.target}-{uuid}.jsonl" if state.spool_path else None
+        journal = state.spool_path  # the target's journal of this session, once it spooled
         notes.append(
             {
                 "target": state.target,
