@@ -305,3 +305,13 @@ def test_report_shows_a_remote_target_delivered_spooled_then_replayed(
     assert run_cli(["replay"]) == 0
     assert run_cli(["html"]) == 0
     assert page_data(path)["targets"][0]["status"] == "delivered (replayed)"
+
+
+def test_run_without_a_terminal_still_writes_the_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite="def test_ok():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--testreport", "--testreport-html=r.html", "-p", "no:cacheprovider", "-p", "no:terminal"
+    )
+    assert result.ret == 0
+    assert f"testreport html: {pytester.path / 'r.html'}" in result.stderr.str()
+    assert page_data(pytester.path / "r.html")["session"]["outcomes"]["passed"] == 1
