@@ -28,7 +28,7 @@ def write_report(
     """Write the report of session ``ref`` to ``output``; returns the session object."""
     session = reader.session(ref, branch)
     targets = load_deliveries(reader.path, session["uuid"])
-    data = page_data(reader, str(session["id"]), last, branch, targets)
+    data = page_data(reader, session, last, branch, targets)
     write_atomically(output, render(data))
     return data["session"]
 

@@ -25,10 +25,10 @@ CAPTURE_LIMIT = 200_000  # characters of each captured stream of a failure kept 
 
 
 def page_data(
-    reader: LocalReader, ref: str, last: int, branch: Optional[str], targets: list[Json]
+    reader: LocalReader, session: Json, last: int, branch: Optional[str], targets: list[Json]
 ) -> Json:
-    """Everything the page shows for session ``ref`` and the ``last`` sessions before it."""
-    session = reader.session(ref, branch)
+    """Everything the page shows for ``session`` (a session object of ``reader``) and the
+    ``last`` sessions before it."""
     conn = _read_only(reader.path)
     try:
         history = _history_sessions(conn, session["id"], last, branch)
