@@ -268,6 +268,26 @@ def cmd_history(reader: Reader, args: argparse.Namespace) -> int:
     return _emit(args, found, lines)
 
 
+def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
+    from .report import DEFAULT_OUTPUT
+    from .report.build import write_report
+    from .targets.local_reader import LocalReader
+
+    if not isinstance(reader, LocalReader):
+        raise Unsupported("html reads the local store only (leave out --target)")
+    output = Path(args.output) if args.output else reader.path.parent / DEFAULT_OUTPUT.name
+    try:
+        session = write_report(reader, output, args.session, args.last, args.branch)
+    except OSError as exc:  # an unwritable output path: one line, not a traceback
+        print(f"{PROG}: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"session": session["id"], "path": str(output)}))
+    else:
+        print(output)
+    return 0
+
+
 def _ini_spool(cwd: Path) -> Optional[str]:
     """``testreport_spool_dir`` from the nearest project ini file, as a path from there."""
     for directory in (cwd, *cwd.parents):
@@ -356,6 +376,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb("history", cmd_history, "one test's outcomes and durations across sessions")
     sub.add_argument("test", metavar="TEST", help="the test's node id, as pytest prints it")
     sub.add_argument("--last", type=_at_least(1), default=20, metavar="N", help="sessions (20)")
+    sub = verb("html", cmd_html, "write the HTML report of a session and its history")
+    sub.add_argument("session", metavar="SESSION", nargs="?", default=LATEST,
+                     help=f"id or {LATEST} (default)")  # fmt: skip
+    sub.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        default=None,
+        help="the file to write (default: .testreport/report.html next to the store)",
+    )
+    sub.add_argument("--last", type=_at_least(1), default=30, metavar="N",
+                     help="sessions before SESSION in the history (30)")  # fmt: skip
     text = "send what the spool holds; only what the service confirms is removed"
     sub = verbs.add_parser("replay", help=text, description=text)
     sub.add_argument("--target", dest="replay_target", choices=available(), default=None,

@@ -56,6 +56,16 @@ def parse_text(value: str) -> str:
     return value.strip()
 
 
+def parse_html(value: str) -> Optional[str]:
+    """``testreport_html``: true (the default path), false (off), or the file to write."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return ""
+    if lowered in ("0", "false", "no", "off"):
+        return None
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting and its spellings."""
@@ -68,6 +78,7 @@ class Option:
     flag_only: bool = False  # a command-line switch without a value (``--testreport-strict``)
     vendor_env: tuple[str, ...] = ()  # the vendor's own variable names, read after ours
     secret: bool = False  # never shown, and never accepted on the command line
+    bare: Optional[str] = None  # the value of the flag given without one (``--testreport-html``)
 
     @property
     def flag(self) -> str:
@@ -114,6 +125,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            parse_bool, False, "BOOL", flag_only=True),
     Option("summary", "write a job summary in GitHub Actions and a build annotation in "
            "Buildkite", parse_bool, True, "BOOL"),
+    Option("html", "after the run, write the HTML report of the local store to PATH (default "
+           ".testreport/report.html); needs the local target", parse_html, None, "PATH",
+           bare="true"),
     Option("branch", "branch name to record instead of the detected one", metavar="BRANCH"),
     Option("revision", "commit to record instead of the detected one", metavar="SHA"),
     Option("run_url", "CI run URL to record instead of the detected one", metavar="URL"),
@@ -158,8 +172,9 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(option.flag, dest=option.dest, action="store_const", const="true",
                             default=None, help=f"{option.help}; {spelled}")  # fmt: skip
         elif not option.secret:
+            bare = {"nargs": "?", "const": option.bare} if option.bare is not None else {}
             group.addoption(option.flag, dest=option.dest, default=None, metavar=option.metavar,
-                            help=f"{option.help}; {spelled}")  # fmt: skip
+                            help=f"{option.help}; {spelled}", **bare)  # fmt: skip
         parser.addini(option.ini, option.help, default="")
 
 

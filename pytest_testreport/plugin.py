@@ -44,6 +44,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
             return
         if arg == "--testreport" and not looks_like_targets(args[index + 1]):
             args[index] = "--testreport=local"
+        # Likewise ``--testreport-html tests/``: only a name ending in .html is the report's path.
+        if arg == "--testreport-html" and not args[index + 1].endswith((".html", ".htm")):
+            args[index] = "--testreport-html=true"
 
 
 def _look_only(config: pytest.Config) -> bool:
@@ -73,6 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(resolve_failed(settings), "testreport-selection")
     active = settings.enabled and not _look_only(config)
+    if not _look_only(config) and (settings.html is not None or len(settings.targets) > 1):
+        from .report.at_end import AtEnd  # the HTML report and the remote targets' delivery notes
+
+        config.pluginmanager.register(AtEnd(config, settings), "testreport-html")
     targets = make_targets(settings) if active else []
     _register_runner(config, Runner(attach=active))
     if not active:
