@@ -30,6 +30,10 @@ class SpoolError(Exception):
     """A journal that cannot be read."""
 
 
+class DamagedJournal(SpoolError):
+    """A journal whose header cannot be read: nothing in it can be delivered."""
+
+
 class Journal:
     """Appends entries for one target and session; the file appears with its first entry."""
 
@@ -128,17 +132,31 @@ class SpooledEntry:
     kind: str
     data: dict[str, Any]
     progress: dict[str, Any] = field(default_factory=dict)
+    _results: Optional[list[TestResult]] = field(default=None, repr=False)
 
     def results(self) -> list[TestResult]:
-        return [TestResult.model_validate(r) for r in self.data.get("results", ())]
+        if self._results is None:
+            self._results = [TestResult.model_validate(r) for r in self.data.get("results", ())]
+        return self._results
 
     def session(self) -> Session:
         return Session.model_validate(self.data["session"])
 
+    def check(self) -> None:
+        """Raise ``ValueError``/``KeyError``/``TypeError`` when the entry cannot be replayed."""
+        if self.kind == "results":
+            self.results()
+        elif self.kind == "close":
+            self.session()
+
 
 @dataclass
 class SpoolFile:
-    """A journal as read back: its session, last known state and what is still unacknowledged."""
+    """A journal as read back: its session, last known state and what is still unacknowledged.
+
+    ``damaged`` lists the lines that could not be read (``line 4: cut off``); ``closes`` is
+    True when a readable close entry exists (acknowledged or not).
+    """
 
     path: Path
     target: str
@@ -146,51 +164,97 @@ class SpoolFile:
     state: dict[str, Any]
     pending: list[SpooledEntry]
     next_entry: int
+    damaged: list[str] = field(default_factory=list)
+    closes: bool = False
 
     @property
     def pending_results(self) -> int:
         return sum(len(e.data.get("results", ())) for e in self.pending)
 
+    def readable_results(self) -> list[TestResult]:
+        """The results of every readable entry, delivered or not (to count a lost close)."""
+        return [r for e in self.pending if e.kind == "results" for r in e.results()]
+
+
+# A line cut off by a killed process that carries no result: replay loses nothing by it.
+_HARMLESS_TORN = (b'{"kind":"ack"', b'{"kind":"progress"')
+
+
+def _parse(number: int, raw: bytes, last: bool) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """One line as a record, or why it cannot be read (None, None: a harmless torn line)."""
+    if not raw.endswith(b"\n") and last:
+        if raw.startswith(_HARMLESS_TORN) or not raw.strip():
+            return None, None
+        return None, f"line {number}: cut off"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"line {number}: not UTF-8 (byte {exc.start + 1})"
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return None, f"line {number}: not JSON"
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return None, f"line {number}: not a journal record"
+    return record, None
+
 
 def read_journal(path: Path) -> SpoolFile:
-    """Parse a journal; a torn last line (a killed process) is ignored."""
+    """Parse a journal, line by line: an unreadable line is listed in ``damaged`` and the rest
+    is read on. Raises ``SpoolError`` only when the header cannot be read."""
     header: Optional[dict[str, Any]] = None
     state: dict[str, Any] = {}
     entries: dict[int, SpooledEntry] = {}
     acked: set[int] = set()
-    last_entry = 0
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if line.endswith("\n"):
-                    raise SpoolError(f"{path}:{number}: not a JSON line") from None
-                break  # the process died while writing this line
-            kind = record.get("kind")
+    damaged: list[str] = []
+    closes = False
+    lines = path.read_bytes().splitlines(keepends=True)
+    for number, raw in enumerate(lines, 1):
+        record, problem = _parse(number, raw, number == len(lines))
+        if problem is not None and number == 1:
+            raise DamagedJournal(f"line 1: {problem.partition(': ')[2]}, no readable header")
+        if record is None:
+            if problem is not None:
+                damaged.append(problem)
+            continue
+        try:
+            kind = record["kind"]
             if kind == "header":
                 if record.get("version") != SPOOL_VERSION:
-                    raise SpoolError(f"{path}: spool version {record.get('version')} is unknown")
+                    raise SpoolError(
+                        f"spool version {record.get('version')} is unknown "
+                        "(written by another version of pytest-testreport)"
+                    )
                 header, state = record, record.get("state") or {}
             elif kind == "state":
-                state = record["state"]
+                state = dict(record["state"])
             elif kind == "ack":
-                acked.add(record["entry"])
+                acked.add(int(record["entry"]))
             elif kind == "progress" and record["entry"] in entries:
-                entries[record["entry"]].progress = record["progress"]
+                entries[record["entry"]].progress = dict(record["progress"])
             elif kind in ("open", "results", "close"):
-                entry = SpooledEntry(record["entry"], kind, record, record.get("progress") or {})
+                entry = SpooledEntry(int(record["entry"]), kind, record,
+                                     dict(record.get("progress") or {}))  # fmt: skip
+                entry.check()
                 entries[entry.entry] = entry
-                last_entry = max(last_entry, entry.entry)
+                closes = closes or kind == "close"
+        except (KeyError, TypeError, ValueError):
+            damaged.append(f"line {number}: not a journal record")
     if header is None:
-        raise SpoolError(f"{path}: no header line")
+        raise DamagedJournal("no header line")
+    try:
+        target, session = str(header["target"]), Session.model_validate(header["session"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DamagedJournal(f"line 1: not a journal header ({exc})") from None
     return SpoolFile(
         path=path,
-        target=header["target"],
-        session=Session.model_validate(header["session"]),
+        target=target,
+        session=session,
         state=state,
         pending=[e for n, e in sorted(entries.items()) if n not in acked],
-        next_entry=last_entry + 1,
+        next_entry=max(entries, default=0) + 1,
+        damaged=damaged,
+        closes=closes,
     )
 
 

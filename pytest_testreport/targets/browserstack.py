@@ -5,10 +5,11 @@ test run: its start, then its hook runs (slow or failed fixture phases) and logs
 The engine delivers a result when the test has ended, so start and finish go back to back, the
 start carrying the test's true ``started_at``. Every step a result reached is written to the
 engine's ``progress`` so that a spooled result resumes where it stopped and no server-side run is
-created twice; a start whose answer was lost is looked up by our id (``testreport.id`` metadata)
-before anything is started again. Payloads and limits live in ``browserstack_map`` (the build,
-test runs) and ``browserstack_hooks`` (hook runs, logs); settings in ``browserstack_config``; the
-``browserstack start/finish`` verbs in ``browserstack_cli``.
+created twice; on replay a run that may exist is looked up (``browserstack_lookup``: by our id,
+else by what its start sent) before anything is started again. Payloads and limits live in
+``browserstack_map`` (the build, test runs) and ``browserstack_hooks`` (hook runs, logs);
+settings in ``browserstack_config``; the ``browserstack start/finish`` verbs in
+``browserstack_cli``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import argparse
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import AmbiguousError, DeliveryError
+from ..engine.errors import AmbiguousError, DeliveryError, RetryableError
 from ..model import Session, TestResult, TestStart, utcnow
 from . import browserstack_hooks as bshooks
 from . import browserstack_map as bsmap
 from .browserstack_config import CONCURRENCY, BrowserStackConfig, client
-from .browserstack_reader import BrowserStackReader, UnexpectedAnswer, answer, find_build, run_index
+from .browserstack_lookup import RunLookup, run_uuid
+from .browserstack_reader import BrowserStackReader, UnexpectedAnswer, answer, find_build
 from .options import CREDENTIALS, OPTIONS
 from .remote import HttpTarget
 
@@ -52,11 +54,10 @@ class BrowserStackTarget(HttpTarget):
         self.env = {**bsmap.host_environment(), **config.environment}
         self._link: Optional[str] = None
         self._replaying = False
-        self._index: Optional[dict[str, tuple[str, str]]] = None
+        self._lookup: Optional[RunLookup] = None  # the build's runs, read once by replay
         # Live starts by our result id: (done, run uuid or None, maybe-processed-without-answer).
         self._live: dict[str, list[Any]] = {}
         self._live_lock = threading.Lock()
-        self._index_error: Optional[str] = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrowserStackTarget:
@@ -196,7 +197,7 @@ class BrowserStackTarget(HttpTarget):
             return str(live[1])
         if live[2] or not live[0].is_set():
             # The start may exist without our knowing its uuid: never start a second run;
-            # replay looks the run up by our id (custom_metadata testreport.id).
+            # replay looks the run up (by our id, else by what its start sent).
             step["start"] = "unknown"
             raise AmbiguousError(f"the start of {result.nodeid} got no answer; not repeated")
         return None
@@ -279,29 +280,35 @@ class BrowserStackTarget(HttpTarget):
 
     # -- replay: find runs whose start may have been processed ------------------------------
     def _known_run(self, result: TestResult, step: dict[str, Any]) -> Optional[str]:
-        """On replay, the run this result already has on BrowserStack (by our id), if any."""
-        index = self._run_index()
-        if result.uuid in index:
-            run, status = index[result.uuid]
-            step["run"] = run
-            if status not in ("pending", "running", ""):
-                step["done"] = True  # finished already: its finish was the last call
-            return run
-        if step.get("start") == "unknown" and self._index_error:
-            raise DeliveryError(
-                f"cannot tell whether the test run of {result.nodeid} was created (its start "
-                f"got no answer) and its lookup failed: {self._index_error}"
-            )
-        return None
+        """On replay, the run this result already has on BrowserStack, if any.
 
-    def _run_index(self) -> dict[str, tuple[str, str]]:
-        """Our id -> (run uuid, status) for every run of the build; read once per replay."""
-        if self._index is None:
-            try:
-                self._index = run_index(self.http, self._build(), bsmap.ID_KEY)
-            except DeliveryError as exc:
-                self._index, self._index_error = {}, str(exc)
-        return self._index
+        A live start leaves no trace in the spool when its process ended before the result
+        was delivered, so every result is looked for. When the runs cannot be read, a result
+        whose start got no answer waits for a later replay (never a second run); any other
+        is started (a duplicate of a dead process's live start beats losing the result).
+        """
+        try:
+            lookup = self._runs()
+        except DeliveryError as exc:
+            if step.get("start") != "unknown":
+                return None
+            raise RetryableError(
+                f"cannot tell whether the test run of {result.nodeid} was created (its start "
+                f"got no answer): {exc}; the journal is kept"
+            ) from None
+        run = lookup.claim(result.uuid, bsmap.test_start(result, self.env))
+        if run is None:
+            return None
+        step["run"] = run_uuid(run)
+        if str(run.get("status") or "").lower() not in ("pending", "running", ""):
+            step["done"] = True  # finished already: its finish was the last call
+        return step["run"]
+
+    def _runs(self) -> RunLookup:
+        """The build's runs; a failed read is not kept, so the next result reads again."""
+        if self._lookup is None:
+            self._lookup = RunLookup.load(self.http, self._build(), bsmap.ID_KEY)
+        return self._lookup
 
     @classmethod
     def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -213,7 +213,9 @@ def result_from_run(run: Json) -> Json:
     )
 
 
-RUN_KEYS = ("test_runs", "testRuns", "runs")
+# Answers seen from the service list a build's runs under ``hierarchy`` (reference §13).
+RUN_KEYS = ("test_runs", "testRuns", "runs", "hierarchy")
+_CHILD_KEYS = ("children", "nodes", "tests", *RUN_KEYS)
 BUILD_LOOKUP_MAX = 200  # newest builds searched on replay for a build whose start answer was lost
 
 
@@ -230,15 +232,22 @@ def find_build(http: HttpClient, project: str, name: str, started: datetime) -> 
     return None
 
 
-def run_index(http: HttpClient, build: str, id_key: str) -> dict[str, tuple[str, str]]:
-    """Our id (``custom_metadata[id_key]``) -> (run uuid, status) for every run of a build."""
-    index = {}
-    for run in paged(http, f"builds/{build}/testRuns", RUN_KEYS):
-        meta = run.get("custom_metadata")
-        ours = meta.get(id_key) if isinstance(meta, dict) else None
-        if isinstance(ours, str) and run.get("uuid"):
-            index[ours] = (str(run["uuid"]), str(run.get("status") or ""))
-    return index
+def flat_runs(items: Iterator[Json]) -> Iterator[Json]:
+    """Test runs, also when a ``hierarchy`` nests them in groups (file, scope) [Inferred]: a
+    node with a list of nodes under a child key is a group, every other node a run."""
+    stack = list(items)[::-1]
+    while stack:
+        node = stack.pop()
+        children = next((node[k] for k in _CHILD_KEYS if isinstance(node.get(k), list)), None)
+        if children is None:
+            yield node
+        else:
+            stack.extend(child for child in reversed(children) if isinstance(child, dict))
+
+
+def build_runs(http: HttpClient, build: str, params: Optional[dict[str, Any]] = None) -> list[Json]:
+    """Every test run of a build, across pages, whatever list key the answer used."""
+    return list(flat_runs(paged(http, f"builds/{build}/testRuns", RUN_KEYS, params)))
 
 
 class BrowserStackReader(Reader):
@@ -292,8 +301,7 @@ class BrowserStackReader(Reader):
 
     def _runs(self, build: str, statuses: Optional[str] = None) -> list[Json]:
         params = {"test_statuses": statuses} if statuses else None
-        return [result_from_run(r) for r in paged(self.http, f"builds/{build}/testRuns",
-                                                  RUN_KEYS, params)]  # fmt: skip
+        return [result_from_run(r) for r in build_runs(self.http, build, params)]
 
     def get_session(self, ref: str, branch: Optional[str]) -> Json:
         session = self.session(ref, branch)

@@ -110,6 +110,7 @@ class FakeService(FaultsMixin):
 
     def stop(self) -> None:
         self._stopped = True  # a pending outage timer must not listen again
+        self.release()
         with self._fault_lock:
             timer, self._outage_timer = self._outage_timer, None
             self._outage_mode = None
@@ -258,7 +259,9 @@ class FakeService(FaultsMixin):
             bad_body = exc
         self.requests.append(rec)
         decision = self._decide(rec.path)
-        if decision.kind in ("reset", "outage"):
+        if decision.kind == "hang":  # a service that took the request and never answers
+            self._released.wait(120)
+        if decision.kind in ("reset", "outage", "hang"):
             rec.fault = decision.kind
             rec.answered_at = time.monotonic()
             h.close_connection = True
@@ -275,6 +278,12 @@ class FakeService(FaultsMixin):
             rec.error = bad_body.message
         else:
             reply = self._process(rec)
+            if decision.kind == "lost":  # processed; the client never hears the answer
+                rec.fault, rec.status, rec.response = "lost", reply.status, reply.body
+                rec.answered_at = time.monotonic()
+                h.close_connection = True
+                abort(h.connection, rfile=h.rfile)
+                return
             if decision.slow:
                 rec.fault = "slow"
         for key, value in self.response_headers(rec, reply).items():

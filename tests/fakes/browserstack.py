@@ -14,7 +14,12 @@ Choices where the docs are silent:
 - the rate limit (default 1600 requests / 300 s, like the published one) answers 429 with no
   ``Retry-After`` (none is documented); call :meth:`rate_limit` to change it;
 - read endpoints page with an opaque ``next_page`` cursor in ``pagination`` and
-  ``page_size`` items per page (default 30); list keys: ``projects``, ``builds``, ``test_runs``.
+  ``page_size`` items per page (default 30); list keys: ``projects``, ``builds``, ``test_runs``;
+- ``runs_shape="hierarchy"`` answers ``builds/{id}/testRuns`` the way answers seen from the real
+  service look (reference §13): the runs under ``hierarchy`` beside the build's ``name``,
+  ``build_id``, ``build_name``, ``build_number``, ``project_id``, ``test_summary``,
+  ``is_archived`` and ``pagination``, and without ``custom_metadata`` (not documented as read
+  back).
 """
 
 from __future__ import annotations
@@ -97,10 +102,14 @@ class FakeBrowserStack(FakeService):
         access_key: str = "fake-bs-access-key",
         rate_limit: Optional[tuple[int, float]] = (1600, 300),
         page_size: int = 30,
+        runs_shape: str = "test_runs",
     ) -> None:
         super().__init__()
+        if runs_shape not in ("test_runs", "hierarchy"):
+            raise ValueError(f"unknown runs_shape {runs_shape!r}")
         self.username, self.access_key = username, access_key
         self.page_size = page_size
+        self.runs_shape = runs_shape
         self.builds: dict[str, BsBuild] = {}
         self.events: list[BsEvent] = []
         self.projects: dict[str, int] = {}  # project name -> id
@@ -328,8 +337,16 @@ class FakeBrowserStack(FakeService):
         runs = [
             r for r in build.tests.values() if wanted is None or (r.result or "pending") in wanted
         ]
-        page, pagination = self._page(rec, [_run_view(r) for r in runs])
-        return Reply(200, {"test_runs": page, "pagination": pagination})
+        hierarchy = self.runs_shape == "hierarchy"
+        page, pagination = self._page(rec, [_run_view(r, not hierarchy) for r in runs])
+        if not hierarchy:
+            return Reply(200, {"test_runs": page, "pagination": pagination})
+        return Reply(200, {
+            "build_id": build.id, "name": build.start["name"], "build_name": build.start["name"],
+            "build_number": list(self.builds).index(build.id) + 1,
+            "project_id": build.project_id, "is_archived": False,
+            "test_summary": build.results(), "hierarchy": page, "pagination": pagination,
+        })  # fmt: skip
 
     def _build_view(self, build: BsBuild) -> dict[str, Any]:
         counts = build.results()
@@ -351,9 +368,9 @@ class FakeBrowserStack(FakeService):
         }
 
 
-def _run_view(run: BsRun) -> dict[str, Any]:
+def _run_view(run: BsRun, metadata: bool = True) -> dict[str, Any]:
     finish = run.finish or {}
-    return {
+    view = {
         "uuid": run.uuid,
         "name": run.name,
         "status": run.result or "pending",
@@ -365,8 +382,10 @@ def _run_view(run: BsRun) -> dict[str, Any]:
         "finished_at": finish.get("finished_at"),
         "duration": finish.get("duration_in_ms"),
         "failure": finish.get("failure") or [],
-        "custom_metadata": {
+    }
+    if metadata:
+        view["custom_metadata"] = {
             **(run.start.get("custom_metadata") or {}),
             **(finish.get("custom_metadata") or {}),
-        },
-    }
+        }
+    return view

@@ -19,7 +19,9 @@ Seconds = Union[float, int, str, None]
 class Decision:
     """What the fault layer decided for one request, before the service saw it."""
 
-    kind: Optional[str] = None  # "reset", "outage", "unauthorized", "rate_limit", "fail", "ratio"
+    # "reset", "outage", "unauthorized", "rate_limit", "fail", "ratio", "mix", or "lost"
+    # (processed, then the connection is reset: the client never hears the answer)
+    kind: Optional[str] = None
     status: Optional[int] = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -29,7 +31,7 @@ class Decision:
     @property
     def answers_instead(self) -> bool:
         """True when the service must not process the request (nothing changes)."""
-        return self.kind is not None
+        return self.kind is not None and self.kind != "lost"
 
 
 @dataclass
@@ -39,6 +41,18 @@ class _FailRule:
     body: Any
     headers: dict[str, str]
     path: Optional[re.Pattern[str]]
+
+
+@dataclass
+class _Mix:
+    """Shares of a flaky network, drawn per request from one seeded generator."""
+
+    errors: float
+    rate_limited: float
+    resets: float
+    retry_after: str
+    lost: Optional[re.Pattern[str]]
+    rng: random.Random
 
 
 @dataclass
@@ -70,15 +84,20 @@ def _fmt_seconds(value: Seconds, auto: float) -> str:
 class FaultsMixin:
     """Fault injection. Faults answered before processing never change the service's state.
 
-    Precedence for one request: outage, reset, unauthorized, rate limit, ``fail_next``,
-    ``fail_ratio``; a slow answer is processed normally and then delayed; latency delays
-    every answer.
+    Precedence for one request: outage, hang, reset, lost answer, unauthorized, rate limit,
+    ``fail_next``, ``fault_mix``, ``fail_ratio``; a slow answer is processed normally and then
+    delayed; latency delays every answer. Only a lost answer (``lose_next``, the ``lost``
+    resets of ``fault_mix``) and a slow one change the state of a request that failed.
     """
 
     def __init__(self) -> None:
         self._fault_lock = threading.Lock()
         self._fail_rules: list[_FailRule] = []
         self._ratio: Optional[tuple[float, int, random.Random]] = None
+        self._mix: Optional[_Mix] = None
+        self._lose: list[tuple[int, Optional[re.Pattern[str]]]] = []
+        self._hangs = 0
+        self._released = threading.Event()
         self._rate: Optional[_RateLimit] = None
         self._resets = 0
         self._slow: list[float] = []
@@ -106,6 +125,29 @@ class FaultsMixin:
         with self._fault_lock:
             self._ratio = (ratio, status, random.Random(seed)) if ratio > 0 else None
 
+    def fault_mix(
+        self,
+        errors: float = 0.2,
+        rate_limited: float = 0.05,
+        resets: float = 0.02,
+        *,
+        retry_after: float = 1,
+        lost: Optional[str] = None,
+        seed: int = 0,
+    ) -> None:
+        """A flaky network: a seeded share of requests fail, each drawn independently.
+
+        ``errors``: half 500, half 503; ``rate_limited``: 429 with ``Retry-After``;
+        ``resets``: the connection is reset. Resets on paths matching the regex ``lost`` happen
+        after the request was processed (the state changed, the answer is lost); elsewhere
+        before. Every fault but a lost answer leaves the service's state alone.
+        """
+        pattern = re.compile(lost) if lost else None
+        mix = _Mix(errors, rate_limited, resets, _fmt_seconds(retry_after, 0), pattern,
+                   random.Random(seed))  # fmt: skip
+        with self._fault_lock:
+            self._mix = mix
+
     def rate_limit(
         self,
         max_requests: Optional[int],
@@ -129,6 +171,23 @@ class FaultsMixin:
         """The next ``n`` requests are read, then their connection is reset (no answer)."""
         with self._fault_lock:
             self._resets += n
+
+    def lose_next(self, n: int = 1, path: Optional[str] = None) -> None:
+        """The next ``n`` requests (path matching the regex ``path``) are processed, then their
+        connection is reset: the state changed and the client never hears the answer."""
+        with self._fault_lock:
+            self._lose.append((n, re.compile(path) if path else None))
+
+    def hang_next(self, n: int = 1) -> None:
+        """The next ``n`` requests are read and never answered nor processed, until
+        :meth:`release` (or the fake stops): then their connection is dropped."""
+        with self._fault_lock:
+            self._hangs += n
+            self._released.clear()
+
+    def release(self) -> None:
+        """Drop the connections :meth:`hang_next` holds."""
+        self._released.set()
 
     def slow_next(self, n: int, delay: float) -> None:
         """The next ``n`` requests are processed (state changes!) and answered ``delay`` s later."""
@@ -189,16 +248,21 @@ class FaultsMixin:
         return True
 
     def clear_faults(self) -> None:
-        """Remove every fault (ends an outage, re-authorizes, no latency, no rate limit)."""
+        """Remove every fault (ends an outage, drops hung requests, re-authorizes, no latency,
+        no rate limit)."""
         self.recover()
         with self._fault_lock:
             self._fail_rules.clear()
             self._ratio = None
+            self._mix = None
+            self._lose.clear()
+            self._hangs = 0
             self._rate = None
             self._resets = 0
             self._slow.clear()
             self._unauthorized = False
             self._latency = 0.0
+        self.release()
 
     # -- hooks the server implements -----------------------------------------------------------
     def _stop_listening(self) -> None:  # pragma: no cover - implemented by FakeService
@@ -232,10 +296,20 @@ class FaultsMixin:
             if self._outage_mode is not None:
                 decision.kind = "outage"
                 return decision
+            if self._hangs > 0:
+                self._hangs -= 1
+                decision.kind = "hang"
+                return decision
             if self._resets > 0:
                 self._resets -= 1
                 decision.kind = "reset"
                 return decision
+            for index, (left, pattern) in enumerate(self._lose):
+                if pattern is None or pattern.search(path):
+                    self._lose[index] = (left - 1, pattern)
+                    self._lose = [rule for rule in self._lose if rule[0] > 0]
+                    decision.kind = "lost"
+                    return decision
             if self._unauthorized:
                 decision.kind, decision.status = "unauthorized", 401
                 decision.body = self.unauthorized_body()
@@ -250,6 +324,8 @@ class FaultsMixin:
                     decision.headers = dict(rule.headers)
                     self._fail_rules = [r for r in self._fail_rules if r.remaining > 0]
                     return decision
+            if self._mix is not None and self._mixed(decision, path):
+                return decision
             if self._ratio is not None:
                 ratio, status, rng = self._ratio
                 if rng.random() < ratio:
@@ -259,6 +335,22 @@ class FaultsMixin:
                 decision.slow = True
                 decision.delay += self._slow.pop(0)
             return decision
+
+    def _mixed(self, decision: Decision, path: str) -> bool:
+        mix = self._mix
+        assert mix is not None
+        draw = mix.rng.random()
+        if draw < mix.resets:
+            lost = mix.lost is not None and mix.lost.search(path) is not None
+            decision.kind = "lost" if lost else "reset"
+        elif draw < mix.resets + mix.rate_limited:
+            decision.kind, decision.status = "mix", 429
+            decision.headers["Retry-After"] = mix.retry_after
+        elif draw < mix.resets + mix.rate_limited + mix.errors:
+            decision.kind, decision.status = "mix", 500 if mix.rng.random() < 0.5 else 503
+        else:
+            return False
+        return True
 
     def _rate_exceeded(self, decision: Decision) -> bool:
         rate = self._rate
