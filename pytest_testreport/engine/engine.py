@@ -154,7 +154,10 @@ class Sender(threading.Thread):
             self.journal.set_state(self.target.state())
         except Exception as exc:
             self._go_offline(f"opening the session failed: {_describe(exc)}")
-            self.journal.add_open()
+            try:
+                self.journal.add_open()
+            except OSError as error:  # the run goes on; every result counts as lost
+                self.state.note(f"cannot write the spool: {error}")
 
     def _close(self, session: Session) -> None:
         with self._lock:
