@@ -204,37 +204,6 @@ def wait_for_closed(pytester: pytest.Pytester, timeout: float = 20.0) -> dict:
         time.sleep(0.1)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_dead_delivery_process_is_reported_and_the_exit_status_kept(
-    pytester: pytest.Pytester,
-) -> None:
-    pytester.makeconftest(
-        """
-        import os, signal
-
-        def pytest_runtest_call(item):
-            if item.name == "test_two":
-                controller = item.config.pluginmanager.get_plugin("testreport-controller")
-                assert controller.engine._ready.wait(30)  # dies mid-run, not at start-up
-                os.kill(controller.engine._proc.pid, signal.SIGKILL)
-                controller.engine._proc.wait()
-        """
-    )
-    pytester.makepyfile(test_spool=SUITE)
-    result = pytester.runpytest_subprocess("--testreport")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the suite's own status
-    result.stdout.fnmatch_lines(
-        [
-            "testreport local: the delivery process exited unexpectedly (exit code -9); any of "
-            "this run's 3 results may be missing on the target",
-        ]
-    )
-    assert "spooled" not in result.stdout.str() and "replay" not in result.stdout.str()
-    strict = pytester.runpytest_subprocess("--testreport", "--testreport-strict", "-k", "not three")
-    assert strict.ret == pytest.ExitCode.TESTS_FAILED
-    strict.stdout.fnmatch_lines(["testreport: --testreport-strict: exit status set to 1"])
-
-
 def test_a_delivery_process_that_cannot_start_hands_over_to_threads(
     pytester: pytest.Pytester,
 ) -> None:
