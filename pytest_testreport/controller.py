@@ -46,6 +46,7 @@ class Controller:
         self._finished = False
         self._live_starts = self.engine.wants_starts
         self._deferred: Optional[bool] = None  # reports read on the delivery feeder thread
+        self._handed = 0  # results handed to delivery: each must end delivered, spooled or lost
         if isinstance(self.engine, DeliveryProcess):
             self.engine.intake = self._intake
             self.engine.launch()
@@ -104,6 +105,7 @@ class Controller:
                 self.session.count(result)
                 if self.notes is not None:
                     self.notes.add(result)
+            self._handed += len(results)
             items: list[TestResult | TestStart] = list(results)
             if self._live_starts and report.when == "setup":  # the test has started
                 start = self.assembler.started(report.nodeid)
@@ -135,8 +137,7 @@ class Controller:
             interruption = "internal error"
         self._finish(interruption, self.settings.flush_timeout)
         job_summary.publish(self.settings, self.session, self.states, self.notes)
-        undelivered = any(s.undelivered or s.close_spooled for s in self.states)
-        if self.settings.strict and undelivered and session.exitstatus == pytest.ExitCode.OK:
+        if self.settings.strict and self._incomplete() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _finish(self, interruption: Optional[str], timeout: float) -> None:
@@ -148,12 +149,18 @@ class Controller:
         self.engine.drain(timeout)  # every report read and counted before the session closes
         self.session.finish(interruption)
         self.states = self.engine.finish(self.session, max(0.0, ends - time.monotonic()))
+        for state in self.states:
+            account(state, self._handed)
+
+    def _incomplete(self) -> bool:
+        """Anything lost, spooled or of unknown fate, or a session left open: strict fails."""
+        return any(s.undelivered or not s.closed for s in self.states)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for state in self.states:
             for line in summary_lines(state):
                 terminalreporter.write_line(line)
-        if self.settings.strict and any(s.undelivered or s.close_spooled for s in self.states):
+        if self.settings.strict and self._incomplete():
             terminalreporter.write_line("testreport: --testreport-strict: exit status set to 1")
 
     # -- SIGTERM: a cancelled CI job still closes its session --------------------------------
@@ -181,6 +188,14 @@ class Controller:
 SIGTERM_FLUSH = 5.0
 
 
+def account(state: SenderState, handed: int) -> None:
+    """A result the target's report does not account for was lost: count it, never hide it."""
+    missing = handed - state.delivered - state.undelivered
+    if missing > 0:
+        state.lost += missing
+        state.errors.append(f"{missing} results unaccounted for (an internal error)")
+
+
 def summary_lines(state: SenderState) -> list[str]:
     """What the terminal says about one target at the end of the run."""
     prefix = f"testreport {state.target}:"
@@ -198,5 +213,9 @@ def summary_lines(state: SenderState) -> list[str]:
         lines.append(f"{prefix} deliver them later with: pytest-testreport replay --target "
                      f"{state.target}")  # fmt: skip
     if state.lost:
-        lines.append(f"{prefix} {state.lost} results lost: the spool could not be written")
+        total = state.delivered + state.undelivered
+        lines.append(f"{prefix} {state.lost} of {total} results lost (neither delivered nor "
+                     "spooled)")  # fmt: skip
+    if state.unknown:
+        lines.append(f"{prefix} {state.unknown} results may be missing on the target")
     return lines or [f"{prefix} not delivered"]

@@ -1,24 +1,42 @@
 """The delivery process: ``python -m pytest_testreport.engine.child``, started by process.py.
 
-Reads frames from stdin, runs the engine, writes one report frame to stdout and exits. When
-stdin ends without a ``finish`` (the pytest process was killed), it closes the session as
-interrupted and delivers or spools what it received, within the flush deadline.
+Reads frames from stdin, runs the engine, writes one report frame to stdout and exits. Along
+the way it tells the pytest process which sessions it opened or closed and, a few times a second
+at most, which results every target has resolved (acks.py), so that the pytest process can let
+go of them. When stdin ends without a ``finish`` (the pytest process was killed), it closes the
+session as interrupted and delivers or spools what it received, within the flush deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from typing import IO, Any, Optional
 
+from .acks import Tracker
 from .process import REPORT_GRACE, read_frame, write_frame
 
 ORPHANED = "interrupted: the pytest process ended before closing the session"
+ACK_EVERY = 0.1  # seconds: acknowledgements are batched, never one per result
+
+
+class Writer:
+    """Frames to the pytest process from several threads; a closed pipe is not our problem."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            write_frame(self._out, message)
 
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
@@ -30,19 +48,25 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     if first is None:
         return 0
     _kind, settings, session = first
-    engine = Engine(make_targets(settings), settings.spool_path)
+    writer = Writer(out)
+    targets = make_targets(settings)
+    tracker = Tracker([target.name for target in targets], writer.send)
+    engine = Engine(targets, settings.spool_path, observer=tracker)
     engine.start(session)
-    write_frame(out, ("ready",))
+    writer.send(("ready",))
+    _acknowledge_every(ACK_EVERY, tracker)
     final: Optional[tuple[Any, float]] = None
     while True:
         message = read_frame(inp)
         if message is None:
             break
         if message[0] == "items":
-            for item in message[1]:
-                if not isinstance(item, TestStart):
-                    session.count(item)  # for the orphaned case below
-            engine.submit_items(message[1])
+            items = pickle.loads(message[2])
+            results = [item for item in items if not isinstance(item, TestStart)]
+            tracker.register(message[1], results)  # before any target can resolve them
+            for result in results:
+                session.count(result)  # for the orphaned case below
+            engine.submit_items(items)
         elif message[0] == "finish":
             final = (message[1], message[2])
             break
@@ -50,8 +74,18 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         session.finish(ORPHANED)
         final = (session, settings.flush_timeout)
     _exit_after(final[1] + 5 * REPORT_GRACE)
-    write_frame(out, ("done", engine.finish(final[0], final[1])))
+    states = engine.finish(final[0], final[1])
+    writer.send(("done", states))
     return 0
+
+
+def _acknowledge_every(seconds: float, tracker: Tracker) -> None:
+    def loop() -> None:
+        while True:
+            time.sleep(seconds)
+            tracker.flush()
+
+    threading.Thread(target=loop, name="testreport-acks", daemon=True).start()
 
 
 def warm_up(targets: list[str]) -> None:

@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..model import Session, TestResult, TestStart
+from .acks import Observer
 from .errors import DeliveryError, RejectedError, RetryableError
 from .limits import Deadline
 from .spool import Journal
@@ -73,6 +74,9 @@ def _describe(exc: BaseException) -> str:
 
 class Sender(threading.Thread):
     """Delivers one target's session; spools what it cannot deliver."""
+
+    observer = Observer()  # told what happened to each result (the delivery process acks it)
+    resume_state: Optional[dict[str, Any]] = None  # set: the session was opened by another process
 
     def __init__(self, target: Target, session: Session, journal: Journal,
                  deadline: Deadline) -> None:  # fmt: skip
@@ -149,12 +153,20 @@ class Sender(threading.Thread):
 
     def _open(self) -> None:
         try:
-            self.target.open_session(self._session)
+            if self.resume_state is None:
+                self.target.open_session(self._session)
+            else:
+                self.target.resume(self.resume_state, self._session)
             self.state.opened = True
-            self.journal.set_state(self.target.state())
+            state = self.target.state()
+            self.journal.set_state(state)
+            self.observer.opened(self.target.name, state)
         except Exception as exc:
             self._go_offline(f"opening the session failed: {_describe(exc)}")
-            self.journal.add_open()
+            try:
+                self.journal.add_open()
+            except OSError as error:  # the run goes on; every result counts as lost
+                self.state.note(f"cannot write the spool: {error}")
 
     def _close(self, session: Session) -> None:
         with self._lock:
@@ -164,6 +176,7 @@ class Sender(threading.Thread):
             try:
                 self.target.close_session(session)
                 self.state.closed = True
+                self.observer.closed(self.target.name, spooled=False)
                 return
             except Exception as exc:
                 self.state.note(f"closing the session failed: {_describe(exc)}")
@@ -175,6 +188,7 @@ class Sender(threading.Thread):
             self.journal.add_close(session)
             self.state.close_spooled = True
             self.state.spool_path = self.journal.path
+            self.observer.closed(self.target.name, spooled=True)
         except OSError as exc:
             self.state.note(f"cannot write the spool: {exc}")
 
@@ -265,6 +279,7 @@ class Sender(threading.Thread):
                 if self._forget(key):
                     with self._lock:
                         self.state.delivered += len(part)
+                    self.observer.resolved(self.target.name, part, "delivered")
 
     def _send_starts(self, starts: list[TestStart]) -> None:
         """Best effort: a start that fails is sent by the target with its result instead."""
@@ -322,10 +337,12 @@ class Sender(threading.Thread):
             with self._lock:
                 self.state.spooled += len(results)
             self.state.spool_path = self.journal.path
+            self.observer.resolved(self.target.name, results, "spooled")
         except OSError as exc:
             with self._lock:
                 self.state.lost += len(results)
             self.state.note(f"cannot write the spool, {len(results)} results lost: {exc}")
+            self.observer.resolved(self.target.name, results, "lost")
 
     # -- the deadline ----------------------------------------------------------------------
     def describe(self, session: Session) -> None:
@@ -361,17 +378,28 @@ class Sender(threading.Thread):
 class Engine:
     """Owns the senders. ``submit`` is the only call on the test's path: a deque append each."""
 
-    def __init__(self, targets: list[Target], spool_dir: Path) -> None:
+    def __init__(self, targets: list[Target], spool_dir: Path, *,
+                 observer: Optional[Observer] = None,
+                 resume: Optional[dict[str, dict[str, Any]]] = None,
+                 journal: Callable[[Path, str, Session], Journal] = Journal) -> None:  # fmt: skip
+        """``resume``: target name -> the state of a session another process opened (taken
+        over, not opened again); ``journal`` makes each target's journal (or continues one)."""
         self.targets = targets
         self.spool_dir = spool_dir
         self.deadline = Deadline()
         self._senders: list[Sender] = []
+        self._observer = observer
+        self._resume = resume or {}
+        self._journal = journal
 
     def start(self, session: Session) -> None:
         for target in self.targets:
             target.bind(self.deadline)
-            journal = Journal(self.spool_dir, target.name, session)
+            journal = self._journal(self.spool_dir, target.name, session)
             sender = Sender(target, session.model_copy(deep=True), journal, self.deadline)
+            if self._observer is not None:
+                sender.observer = self._observer
+            sender.resume_state = self._resume.get(target.name)
             self._senders.append(sender)
             sender.start()
 

@@ -7,11 +7,16 @@ one feeder thread pickles them in batches down a pipe. The HTTP stack, CI-indepe
 SQLite and JSON never load in the pytest process.
 
 The child also outlives a pytest process that is killed outright: when its input ends without
-a ``finish``, it closes the session as interrupted and delivers or spools what it has.
+a ``finish``, it closes the session as interrupted and delivers or spools what it has. And the
+pytest process outlives a child that dies: it keeps every result it handed over until the child
+acknowledged it as delivered or spooled for every target (ledger.py, acks.py); when the child
+dies it delivers the rest itself, resuming the sessions the child opened (takeover.py).
 
 Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child:
-``("start", settings, session)``, ``("items", [...])``, ``("finish", session, timeout)``.
-Child to parent: ``("ready",)`` once its targets are built, then ``("done", [SenderState, ...])``
+``("start", settings, session)``, ``("items", first ordinal, pickled items)``,
+``("finish", session, timeout)``. Child to parent: ``("ready",)`` once its targets are built;
+``("opened", target, state)``, ``("ack", seq, {target: Resolved})`` (a few times a second at
+most) and ``("closed", target, spooled)`` as they happen; then ``("done", [SenderState, ...])``
 or, at any time, ``("failed", text)``.
 """
 
@@ -32,7 +37,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ..model import TestResult, TestStart
-from .engine import POLL, WAKE_AT, Engine, SenderState
+from .engine import POLL, WAKE_AT, SenderState
+from .ledger import Ledger
+from .takeover import Facts, Takeover
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -45,6 +52,7 @@ HEADER = struct.Struct(">I")
 REPORT_GRACE = 2.0
 REAP_WAIT = 0.5
 READY_WAIT = 30.0  # a child slower than this to import and open is not going to help
+LISTENER_WAIT = 1.0  # for the last frames of a child that died, before taking over
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -88,8 +96,8 @@ def child_command(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 class DeliveryProcess:
     """The engine's interface (start, submit_items, drain, finish), the engine in a child.
 
-    Until the child says it is ready, results wait in the deque; a child that cannot start
-    hands the run to an in-process ``Engine`` instead, so nothing is lost either way.
+    Until the child says it is ready, results wait in the deque. A child that cannot start, or
+    dies later, hands the run over to threads of this process (``Takeover``): nothing is lost.
     """
 
     def __init__(self, settings: Settings, targets: list[Target]) -> None:
@@ -103,16 +111,23 @@ class DeliveryProcess:
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
-        self._submitted = 0  # for the report if the child dies: it may have sent any of them
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._feeder: Optional[threading.Thread] = None
+        self._listener: Optional[threading.Thread] = None
         self._ready = threading.Event()  # set by "ready", or by a failure before it
         self._was_ready = False  # the child said "ready": it may have opened sessions
         self._replies: queue.Queue[Any] = queue.Queue()
-        self._broken: Optional[str] = None
         self._launch_error: Optional[str] = None
-        self._fallback: Optional[Engine] = None
-        self._fallback_reason = ""
+        # Kept until the child confirms it; what the child said about each session.
+        self._ledger = Ledger([target.name for target in targets])
+        self._facts = Facts()
+        self._dead: Optional[str] = None  # why the child can no longer be used
+        self._child_said: Optional[str] = None  # its own failure report, the best reason
+        self._exit: Optional[str] = None  # how it ended, when it ended on its own
+        self._killed = False
+        self._takeover: Optional[Takeover] = None
+        self._takeover_error: Optional[str] = None
+        self._takeover_lock = threading.Lock()
 
     # -- the test's path: a deque append ------------------------------------------------------
     def submit_items(self, items: Iterable[Union[TestResult, TestStart]]) -> None:
@@ -153,22 +168,23 @@ class DeliveryProcess:
         return states
 
     def _final_states(self, session: Session, ends: float) -> list[SenderState]:
-        if self._fallback is not None and not self._feeder_alive():
-            states = self._fallback.finish(session, max(0.0, ends - time.monotonic()))
-            for state in states:
-                state.errors.insert(0, self._fallback_reason)
-            return states
-        if self._proc is not None and self._broken is None and not self._feeder_alive():
+        if self._takeover is None and self._dead is None and not self._feeder_alive():
             self._send(("finish", session, max(0.0, ends - time.monotonic())), close=True)
-        try:
-            reply = self._replies.get(timeout=max(0.0, ends - time.monotonic()) + REPORT_GRACE)
-        except queue.Empty:
-            reply = ("failed", "the delivery process did not report back before the deadline; "
-                     f"what it could not deliver is in {self.settings.spool_path}")  # fmt: skip
-        if reply[0] == "done":
-            self._reap()
-            return list(reply[1])
-        return self._failed_states(self._broken or reply[1])
+        if self._takeover is None and self._takeover_error is None:
+            try:
+                reply = self._replies.get(timeout=max(0.0, ends - time.monotonic()) + REPORT_GRACE)
+            except queue.Empty:
+                reply = ("failed", "the delivery process did not report back before the deadline")
+            if reply[0] == "done":
+                self._reap()
+                self._ledger.clear()
+                return list(reply[1])
+            self._mark_dead(reply[1])
+            self._take_over(session)
+        if self._takeover is None:
+            return self._failed_states(str(self._takeover_error))
+        # What is left gets at least a moment: the child's failure may have used the deadline.
+        return self._takeover.finish(session, max(ends - time.monotonic(), REPORT_GRACE))
 
     def _reap(self) -> None:
         """The child exits right after its report; collect it, so it is not left a zombie."""
@@ -181,26 +197,29 @@ class DeliveryProcess:
         return self._feeder is not None and self._feeder.is_alive()
 
     def _failed_states(self, reason: str) -> list[SenderState]:
+        """The last resort, when even taking over failed: say what may be missing."""
+        handed = self._ledger.handed
         states = []
         for target in self.targets:
-            state = SenderState(target.name, unknown=self._submitted,
-                                spool_path=self.settings.spool_path)  # fmt: skip
-            state.errors.append(f"{reason}; any of this run's {self._submitted} results may be "
-                                "missing on the target")  # fmt: skip
+            state = SenderState(target.name, unknown=handed, spool_path=self.settings.spool_path)
+            state.errors.append(f"{reason}; any of this run's {handed} results may be missing "
+                                "on the target")  # fmt: skip
             states.append(state)
         return states
 
-    # -- the feeder thread, and the listener it starts ----------------------------------------
+    # -- the feeder thread --------------------------------------------------------------------
     def _feed(self, session: Session) -> None:
         """Start the child, then pickle queued items in batches down the pipe."""
         problem = self._spawn(session)
         if problem is not None:
-            self._fall_back(session, problem)
+            self._mark_dead(problem)
         while True:
             self._wake.wait(POLL)
             self._wake.clear()
             closing = self._closing
-            batch = self._take_batch()  # read even when the child is gone: to count them
+            if self._dead is not None and self._takeover is None:
+                self._take_over(session)
+            batch = self._take_batch()
             if batch:
                 self._hand_over(batch)
             if closing and not self._queue:
@@ -222,9 +241,26 @@ class DeliveryProcess:
                 self._intake_error = self._intake_error or (
                     f"internal error reading the report of {nodeid}: {type(exc).__name__}: {exc}"
                 )
-        self._submitted += sum(1 for item in batch if not isinstance(item, TestStart))
         return batch
 
+    def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> None:
+        if self._takeover is not None:
+            self._takeover.submit_items(batch)
+            return
+        first, data = self._ledger.add(batch)  # kept before sending: the child may die any time
+        if self._dead is None:
+            self._send(("items", first, data))
+
+    def _send(self, message: Any, close: bool = False) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            write_frame(self._proc.stdin, message)
+            if close:
+                self._proc.stdin.close()
+        except (OSError, ValueError) as exc:  # the child is gone
+            self._mark_dead(f"the delivery process stopped taking results ({exc})")
+
+    # -- the child ----------------------------------------------------------------------------
     def launch(self) -> None:
         """Start the child early (at configure): its start-up overlaps with collection."""
         if self._proc is not None or self._launch_error is not None:
@@ -241,7 +277,10 @@ class DeliveryProcess:
         except OSError as exc:
             self._launch_error = f"the delivery process could not start ({exc})"
             return
-        threading.Thread(target=self._listen, name="testreport-listener", daemon=True).start()
+        self._listener = threading.Thread(
+            target=self._listen, name="testreport-listener", daemon=True
+        )
+        self._listener.start()
 
     def _spawn(self, session: Session) -> Optional[str]:
         """Give the child its start and wait until it is ready; the reason when it is not."""
@@ -251,36 +290,9 @@ class DeliveryProcess:
         self._send(("start", self.settings, session))  # a failure shows as the listener's reply
         # A child that died answers through the listener (with its exit code) soon enough.
         self._ready.wait(READY_WAIT)
-        if self._was_ready:
-            # Even if it died right after: it may have opened sessions on the targets, so
-            # falling back would open them twice. ``finish`` reports the death instead.
-            return None
-        if not self._replies.empty():
-            return str(self._replies.get()[1])
-        return self._broken or f"the delivery process was not ready after {READY_WAIT:.0f} s"
-
-    def _fall_back(self, session: Session, problem: str) -> None:
-        """Deliver from threads of this process instead: slower, but nothing is lost."""
-        if self._proc is not None:
-            self._proc.kill()
-        self._fallback_reason = f"{problem}; delivered from the pytest process instead"
-        self._fallback = Engine(self.targets, self.settings.spool_path)
-        self._fallback.start(session)
-
-    def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> None:
-        if self._fallback is not None:
-            self._fallback.submit_items(batch)
-        elif self._broken is None:
-            self._send(("items", batch))
-
-    def _send(self, message: Any, close: bool = False) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            write_frame(self._proc.stdin, message)
-            if close:
-                self._proc.stdin.close()
-        except (OSError, ValueError) as exc:  # the child is gone
-            self._broken = self._broken or f"the delivery process stopped taking results ({exc})"
+        if self._was_ready or self._dead is not None:
+            return None  # a child that died (even before "ready") is taken over like any other
+        return f"the delivery process was not ready after {READY_WAIT:.0f} s"
 
     def _listen(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -291,12 +303,64 @@ class DeliveryProcess:
                 reply = ("failed", f"unreadable answer from the delivery process: {exc}")
             if reply is None:
                 code = self._proc.wait()
-                reply = ("failed", f"the delivery process exited unexpectedly (exit code {code})")
-                self._broken = self._broken or reply[1]
-            if reply[0] == "ready":
+                self._exit = f"the delivery process exited unexpectedly (exit code {code})"
+                reply = ("failed", self._exit)
+            kind = reply[0]
+            if kind == "ready":
                 self._was_ready = True
                 self._ready.set()
-                continue
-            self._replies.put(reply)
-            self._ready.set()  # a failure ends the wait for readiness too
+            elif kind == "ack":
+                self._ledger.acknowledge(reply[1], reply[2])
+            elif kind == "opened":
+                self._facts.opened[reply[1]] = reply[2]
+            elif kind == "closed":
+                self._facts.closed[reply[1]] = reply[2]
+            else:  # "done" or "failed": its last word
+                if kind == "failed" and reply[1] != self._exit:
+                    self._child_said = reply[1]
+                self._replies.put(reply)
+                if kind == "failed":
+                    self._mark_dead(reply[1])
+                self._ready.set()  # a failure ends the wait for readiness too
+                return
+
+    def _mark_dead(self, reason: str) -> None:
+        if self._dead is None:
+            self._dead = reason
+        self._wake.set()  # the feeder takes over
+
+    def _take_over(self, session: Session) -> None:
+        """The child is gone (or stopped): deliver from here what it has not confirmed."""
+        with self._takeover_lock:
+            if self._takeover is not None or self._takeover_error is not None:
+                return
+            self._stop_child()
+            reason = f"{self._why()}; delivered from the pytest process instead"
+            try:
+                self._takeover = Takeover(self.targets, self.settings.spool_path, session,
+                                          self._ledger, self._facts, reason)  # fmt: skip
+            except Exception as exc:  # a bug of ours: report what may be missing
+                self._takeover_error = f"{self._why()}; taking over failed: {exc!r}"
+
+    def _stop_child(self) -> None:
+        """Make sure the child is gone, and read everything it said before it went."""
+        if self._proc is None:
             return
+        listener = self._listener
+        if listener is not None:
+            listener.join(LISTENER_WAIT)
+        if self._proc.poll() is None:  # alive but of no use (hung, garbled): stop it
+            self._killed = True
+            self._proc.kill()
+        if listener is not None:
+            listener.join(LISTENER_WAIT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(REAP_WAIT)
+
+    def _why(self) -> str:
+        """The best account of the child's end: its own words, its exit, or what we saw."""
+        if self._child_said is not None:
+            return self._child_said
+        if self._exit is not None and not self._killed:
+            return self._exit
+        return self._dead or "the delivery process stopped"
