@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from ..model import Session, TestResult, TestStart
 from .acks import Observer
-from .errors import DeliveryError, RejectedError, RetryableError
+from .errors import DeliveryError, RejectedError, RetryableError, UnusableError
 from .limits import Deadline
 from .spool import Journal
 from .target import Target
@@ -72,6 +72,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def guarded(state: SenderState, what: str, call: Callable[[], object]) -> None:
+    """Run one step of a target's end; a failure is noted for that target, never raised."""
+    try:
+        call()
+    except Exception as exc:
+        state.note(f"{what} failed: {_describe(exc)}")
+
+
 class Sender(threading.Thread):
     """Delivers one target's session; spools what it cannot deliver."""
 
@@ -110,6 +118,9 @@ class Sender(threading.Thread):
             self._loop()
         except Exception as exc:  # a bug of ours must not kill the run: say so, keep going
             self.state.note(f"internal error: {_describe(exc)}")
+        finally:
+            # Here, on the thread that opened them: a SQLite connection refuses any other.
+            guarded(self.state, "releasing", self.target.release)
 
     def put(self, result: TestResult | TestStart) -> None:
         """Called on the pytest thread: an append, and a wake-up only for a full batch."""
@@ -260,6 +271,9 @@ class Sender(threading.Thread):
             progress = self._progress(key)
             try:
                 self.target.send_batch(self._session, part, progress)
+            except UnusableError as exc:
+                self._go_offline(_describe(exc))
+                self._spool(part, progress, _describe(exc), key)
             except RejectedError as exc:
                 if exc.stops_target:
                     self._go_offline(_describe(exc))
@@ -300,7 +314,7 @@ class Sender(threading.Thread):
             return self.state.offline
         if time.monotonic() < self._breaker_until:
             return "the service is failing; spooled while it recovers"
-        if len(self.pending) > MAX_BACKLOG:
+        if self.target.spools_backlog and len(self.pending) > MAX_BACKLOG:
             return "the service cannot keep up; spooled to bound memory"
         return None
 
@@ -435,10 +449,13 @@ class Engine:
             sender.close(session.model_copy(deep=True))
         for sender in self._senders:
             sender.join(self.deadline.remaining())
-        for sender in self._senders:
+        for sender in self._senders:  # each on its own: one target's failure stays its own
+            state = sender.state
             if sender.is_alive():
-                sender.abandon()
-            sender.journal.close()
-            sender.describe(session)
-            sender.target.release()
+                guarded(state, "spooling at the deadline", sender.abandon)
+                # Stuck in a call: release what another thread may free (the sender's own
+                # thread releases the rest, such as a SQLite connection, when it ends).
+                guarded(state, "releasing", sender.target.release)
+            guarded(state, "closing the spool", sender.journal.close)
+            guarded(state, "summarising", lambda s=sender: s.describe(session))
         return [sender.state for sender in self._senders]

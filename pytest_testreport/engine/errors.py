@@ -51,3 +51,8 @@ class RejectedError(DeliveryError):
         """Nothing more can be delivered to this target in this run (bad credentials, or a
         target that says its session is gone): the engine spools everything from now on."""
         return self._stops_target or self.is_auth
+
+
+class UnusableError(DeliveryError):
+    """The target cannot take anything more in this run (e.g. its store is damaged): the engine
+    spools the rest at once instead of failing every batch. The message says what to do."""

@@ -29,6 +29,9 @@ class Target(ABC):
     batch_size: ClassVar[int] = 200
     batch_age: ClassVar[float] = 1.0  # seconds the oldest queued result may wait
     concurrency: ClassVar[int] = 1
+    # Whether the engine spools batches while too many results wait (a service that cannot keep
+    # up); a local store keeps up at disk speed and is never given up on for a backlog.
+    spools_backlog: ClassVar[bool] = True
     # Whether the API wants to hear about a test when it starts (``send_start``).
     wants_starts: ClassVar[bool] = False
     # Variables whose presence turns the target on by itself (remote targets).
@@ -100,4 +103,5 @@ class Target(ABC):
         """Cut in-flight work short (the deadline passed); called from another thread."""
 
     def release(self) -> None:  # noqa: B027
-        """Free connections and files at the end."""
+        """Free connections and files at the end: called on the sender's thread when it ends,
+        and from the thread ending the run for a sender stuck past the deadline. Idempotent."""

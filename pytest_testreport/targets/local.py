@@ -1,192 +1,58 @@
-"""The ``local`` target: an embedded SQLite store that keeps run history, no account needed."""
+"""The ``local`` target: an embedded SQLite store that keeps run history, no account needed.
+
+The store's file (schema, migrations, opening it) is local_schema.py; ``store check`` and
+``store repair`` are local_cli.py and local_repair.py.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..engine.errors import RejectedError
 from ..engine.target import Target
 from ..model import Session, TestResult
+from .local_schema import (  # noqa: F401 - re-exported: the store's names, as before the split
+    DEFAULT_PATH,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    StoreDamaged,
+    StoreError,
+    connect,
+    execute,
+    insert_rows,
+    is_damage,
+    iso,
+    migrate,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
-
-DEFAULT_PATH = Path(".testreport") / "results.sqlite"
-
-# Each entry moves the schema one version forward; never edit a released entry, append one.
-MIGRATIONS: list[str] = [
-    # 1: sessions, results (one row per attempt), steps, metadata.
-    """
-    CREATE TABLE sessions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        uuid TEXT NOT NULL UNIQUE,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        status TEXT NOT NULL,
-        error_message TEXT,
-        branch TEXT,
-        revision TEXT,
-        ci TEXT NOT NULL DEFAULT '{}',
-        rootdir TEXT,
-        args TEXT NOT NULL DEFAULT '[]',
-        hostname TEXT,
-        python_version TEXT,
-        pytest_version TEXT,
-        plugin_version TEXT,
-        tests_count INTEGER NOT NULL DEFAULT 0,
-        passed_count INTEGER NOT NULL DEFAULT 0,
-        failed_count INTEGER NOT NULL DEFAULT 0,
-        skipped_count INTEGER NOT NULL DEFAULT 0,
-        error_count INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE results (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        uuid TEXT NOT NULL UNIQUE,
-        nodeid TEXT NOT NULL,
-        path TEXT NOT NULL,
-        line INTEGER,
-        scopes TEXT NOT NULL DEFAULT '[]',
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        reason TEXT,
-        failure_message TEXT,
-        failure_phase TEXT,
-        failure_traceback TEXT,
-        durations TEXT NOT NULL DEFAULT '{}',
-        duration REAL NOT NULL DEFAULT 0,
-        started_at TEXT NOT NULL,
-        finished_at TEXT NOT NULL,
-        stdout TEXT NOT NULL DEFAULT '',
-        stderr TEXT NOT NULL DEFAULT '',
-        log TEXT NOT NULL DEFAULT '',
-        attempt INTEGER NOT NULL DEFAULT 1,
-        final INTEGER NOT NULL DEFAULT 1,
-        worker TEXT
-    );
-    CREATE INDEX results_session ON results(session_id, id);
-    CREATE TABLE steps (
-        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        uuid TEXT NOT NULL,
-        parent_uuid TEXT,
-        keyword TEXT,
-        text TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        result TEXT NOT NULL,
-        failure TEXT
-    );
-    CREATE INDEX steps_result ON steps(result_id, position);
-    CREATE TABLE metadata (
-        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL
-    );
-    CREATE INDEX metadata_result ON metadata(result_id, position);
-    """,
-    # 2: tags (markers) per result; indexes for the history queries (flaky, slow, by branch).
-    """
-    CREATE TABLE tags (
-        result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
-        tag TEXT NOT NULL
-    );
-    CREATE INDEX tags_result ON tags(result_id);
-    CREATE INDEX results_nodeid ON results(nodeid, session_id);
-    CREATE INDEX sessions_branch ON sessions(branch, id);
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    """The store cannot be opened or is from a newer plugin."""
-
-
-def iso(value: Any) -> Optional[str]:
-    """UTC ISO 8601 with ``Z``, as everywhere in our JSON."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def connect(
-    path: Path, *, create: bool = False, target_version: int = SCHEMA_VERSION
-) -> sqlite3.Connection:
-    """Open the store, creating it or migrating it forward to ``target_version``."""
-    if not create and not path.exists():
-        raise StoreError(f"no store at {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        migrate(conn, target_version)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open the store at {path}: {exc}") from exc
-    return conn
-
-
-def migrate(conn: sqlite3.Connection, target_version: int = SCHEMA_VERSION) -> None:
-    """Apply the migrations a store is missing, each in its own transaction."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the store has schema version {version}, newer than this plugin knows "
-            f"({SCHEMA_VERSION}); upgrade pytest-testreport"
-        )
-    for number in range(version, target_version):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have migrated while we waited for the lock.
-            if conn.execute("PRAGMA user_version").fetchone()[0] > number:
-                conn.execute("ROLLBACK")
-                continue
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
 
 _INSERT_RESULT = (
     "INSERT INTO results (session_id, uuid, nodeid, path, line, scopes, name, kind, outcome,"
     " reason, failure_message, failure_phase, failure_traceback, durations, duration,"
     " started_at, finished_at, stdout, stderr, log, attempt, final, worker) VALUES "
 )
-# Bound variables one statement may hold (SQLite raised the limit from 999 in 3.32).
-_MAX_VARIABLES = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999
-
-
-def insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert many rows with few statements.
-
-    ``executemany`` steps SQLite once per row and releases the GIL each time; while the
-    test thread is busy, taking the GIL back can wait a whole switch interval (5 ms) per row.
-    One multi-row statement per chunk releases it a handful of times per batch instead.
-    """
-    if not rows:
-        return
-    width = len(rows[0])
-    per_statement = max(1, _MAX_VARIABLES // width)
-    one = "(" + ", ".join("?" * width) + ")"
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        conn.execute(insert + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
-
-
 _COUNT_COLUMNS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
+# SQLite refusing a value of one row: the engine splits the batch to spool only that row.
+_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError, OverflowError)
+
+
+class RowRefused(RejectedError):
+    """The store refused a value of some row. A 422, because that is what tells the engine to
+    split the batch until the bad row is alone (and spooled), as for a service's 422."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(422, "row refused by the store", f"{type(exc).__name__}: {exc}")
+        self.args = (f"the store refused a row: {type(exc).__name__}: {exc}",)
 
 
 def _batch_counts(results: Iterable[TestResult]) -> Session:
@@ -197,57 +63,71 @@ def _batch_counts(results: Iterable[TestResult]) -> Session:
 
 
 class LocalTarget(Target):
-    """Writes sessions and results to the SQLite store in batched transactions."""
+    """Writes sessions and results to the SQLite store in batched transactions.
+
+    The connection belongs to the thread that opened it (the sender's): SQLite refuses any
+    other. ``release`` from another thread (an abandoned sender) leaves it to that thread.
+    """
 
     name = "local"
     batch_size = 500
     batch_age = 0.5
+    spools_backlog = False  # bounded by the disk, not by a service
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.session_id: Optional[int] = None
         self._conn: Optional[sqlite3.Connection] = None
+        self._owner: Optional[int] = None  # the thread that opened ``_conn``
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalTarget:
         return cls(settings.local_path)
 
+    @classmethod
+    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        from .local_cli import add_commands  # the CLI's own module: runs never load it
+
+        add_commands(verbs)
+
     def state(self) -> dict[str, Any]:
         return {"session_id": self.session_id}
 
     def resume(self, state: dict[str, Any], session: Session) -> None:
-        self._conn = connect(self.path, create=True)
+        self._connect()
         self.session_id = state["session_id"]
 
     def open_session(self, session: Session) -> None:
-        self._conn = connect(self.path, create=True)
-        cursor = self._conn.execute(
-            "INSERT INTO sessions (uuid, started_at, status, branch, revision, ci, rootdir, args,"
-            " hostname, python_version, pytest_version, plugin_version)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                session.uuid,
-                iso(session.started_at),
-                session.status.value,
-                session.ci.branch,
-                session.ci.revision,
-                json.dumps(dataclasses.asdict(session.ci)),
-                session.rootdir,
-                json.dumps(session.args),
-                session.hostname,
-                session.python_version,
-                session.pytest_version,
-                session.plugin_version,
-            ),
-        )
+        conn = self._connect()
+        with self._writing():
+            cursor = execute(
+                conn,
+                "INSERT INTO sessions (uuid, started_at, status, branch, revision, ci, rootdir,"
+                " args, hostname, python_version, pytest_version, plugin_version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.uuid,
+                    iso(session.started_at),
+                    session.status.value,
+                    session.ci.branch,
+                    session.ci.revision,
+                    json.dumps(dataclasses.asdict(session.ci)),
+                    session.rootdir,
+                    json.dumps(session.args),
+                    session.hostname,
+                    session.python_version,
+                    session.pytest_version,
+                    session.plugin_version,
+                ),
+            )
         self.session_id = cursor.lastrowid
 
     def send_batch(
         self, session: Session, results: list[TestResult], progress: dict[str, Any]
     ) -> None:
         conn = self._require_conn()
-        conn.execute("BEGIN")
-        try:
+        with self._writing(), self._transaction(conn):
             # A replayed batch may hold rows stored before: skip them, and count only new ones.
             known = self._stored(conn, [r.uuid for r in results])
             fresh = list({r.uuid: r for r in results if r.uuid not in known}.values())
@@ -260,31 +140,79 @@ class LocalTarget(Target):
                 + " WHERE id = ?",
                 (*(getattr(counts, c) for c in _COUNT_COLUMNS), self.session_id),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def close_session(self, session: Session) -> None:
         conn = self._require_conn()
-        conn.execute(
-            "UPDATE sessions SET finished_at = ?, status = ?, error_message = ?, "
-            + ", ".join(f"{c} = ?" for c in _COUNT_COLUMNS)
-            + " WHERE id = ?",
-            (
-                iso(session.finished_at),
-                session.status.value,
-                session.error_message,
-                *(getattr(session, c) for c in _COUNT_COLUMNS),
-                self.session_id,
-            ),
-        )
+        with self._writing():
+            execute(
+                conn,
+                "UPDATE sessions SET finished_at = ?, status = ?, error_message = ?, "
+                + ", ".join(f"{c} = ?" for c in _COUNT_COLUMNS)
+                + " WHERE id = ?",
+                (
+                    iso(session.finished_at),
+                    session.status.value,
+                    session.error_message,
+                    *(getattr(session, c) for c in _COUNT_COLUMNS),
+                    self.session_id,
+                ),
+            )
         self.release()
 
     def release(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        """Close the connection, on its own thread; from any other, leave it to that thread."""
+        with self._lock:
+            conn = self._conn
+            if conn is None or threading.get_ident() != self._owner:
+                return
             self._conn = None
+        conn.close()
+
+    # -- the connection -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        self.release()  # a resumed or reopened target starts afresh
+        conn = connect(self.path, create=True)
+        with self._lock:
+            self._conn, self._owner = conn, threading.get_ident()
+        return conn
+
+    def _require_conn(self) -> sqlite3.Connection:
+        with self._lock:
+            conn, owner = self._conn, self._owner
+        if conn is None:
+            raise StoreError("the local session was not opened")
+        if owner != threading.get_ident():
+            raise StoreError("the store's connection belongs to another thread")
+        return conn
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite's errors as the engine acts on them: damage stops the target, a refused
+        value isolates its row; anything else (locked, disk full) is spooled and retried."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise StoreDamaged(self.path, str(exc)) from exc
+            if isinstance(exc, _ROW_ERRORS):
+                raise RowRefused(exc) from exc
+            raise
+        except OverflowError as exc:
+            raise RowRefused(exc) from exc
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (e.g. on a damaged page): nothing to undo then.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
 
     def summary(self, session: Session) -> str:
         return (

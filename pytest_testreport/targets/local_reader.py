@@ -26,7 +26,7 @@ from ..reading import (
     sort_flaky,
     step_object,
 )
-from .local import DEFAULT_PATH, StoreError, connect
+from .local_schema import DEFAULT_PATH, StoreDamaged, StoreError, connect, is_damage
 
 ENV_PATH = "TESTREPORT_LOCAL_PATH"
 HOW_TO_CREATE = "record a run with `pytest --testreport` to create one"
@@ -86,6 +86,12 @@ class LocalReader(Reader):
 
     def close(self) -> None:
         self._conn.close()
+
+    def __exit__(self, *exc: object) -> None:
+        """A damaged page met by a query: name the store and the way out."""
+        self.close()
+        if is_damage(exc[1]):  # type: ignore[arg-type]
+            raise StoreDamaged(self.path, str(exc[1])) from exc[1]  # type: ignore[misc]
 
     def describe(self) -> str:
         return str(self.path)
