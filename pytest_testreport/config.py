@@ -112,6 +112,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
            "BOOL", flag_only=True),
     Option("dry_run", "build every payload and log it to .testreport/debug.log, send nothing",
            parse_bool, False, "BOOL", flag_only=True),
+    Option("mask_secrets", "replace every configured credential with *** in test content "
+           "(output, logs, failures, steps, metadata) before it is recorded or sent",
+           parse_bool, True, "BOOL"),
     Option("branch", "branch name to record instead of the detected one", metavar="BRANCH"),
     Option("revision", "commit to record instead of the detected one", metavar="SHA"),
     Option("run_url", "CI run URL to record instead of the detected one", metavar="URL"),

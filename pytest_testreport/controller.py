@@ -21,6 +21,8 @@ from .api import EXTRA_ATTR
 from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
+from .engine.scrub import content_secrets
+from .engine.secrets import mask
 from .model import Session, TestResult, TestStart
 from .reports import ResultAssembler
 
@@ -34,7 +36,7 @@ class Controller:
         self.targets = targets
         self.assembler = ResultAssembler(settings.capture)
         self.engine: Engine | DeliveryProcess = (
-            Engine(targets, settings.spool_path)
+            Engine(targets, settings.spool_path, content_secrets(settings))
             if settings.values.get("delivery") == "thread"
             else DeliveryProcess(settings, targets)
         )
@@ -147,7 +149,7 @@ class Controller:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for state in self.states:
             for line in summary_lines(state):
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(mask(line))
         if self.settings.strict and any(s.undelivered or s.close_spooled for s in self.states):
             terminalreporter.write_line("testreport: --testreport-strict: exit status set to 1")
 

@@ -25,12 +25,13 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     from ..model import TestStart
     from ..targets import make_targets
     from .engine import Engine
+    from .scrub import content_secrets
 
     first = read_frame(inp)
     if first is None:
         return 0
     _kind, settings, session = first
-    engine = Engine(make_targets(settings), settings.spool_path)
+    engine = Engine(make_targets(settings), settings.spool_path, content_secrets(settings))
     engine.start(session)
     write_frame(out, ("ready",))
     final: Optional[tuple[Any, float]] = None

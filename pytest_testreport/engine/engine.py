@@ -23,6 +23,8 @@ from typing import Any, Optional
 from ..model import Session, TestResult, TestStart
 from .errors import DeliveryError, RejectedError, RetryableError
 from .limits import Deadline
+from .scrub import Scrubber
+from .secrets import mask
 from .spool import Journal
 from .target import Target
 
@@ -56,6 +58,7 @@ class SenderState:
 
     def note(self, message: str) -> None:
         """Keep one line per distinct problem, so a failing service is reported once."""
+        message = mask(message)  # a service may echo a credential in its error body
         if message not in self.errors and len(self.errors) < 5:
             log.warning("testreport %s: %s", self.target, message)
             self.errors.append(message)
@@ -361,13 +364,16 @@ class Sender(threading.Thread):
 class Engine:
     """Owns the senders. ``submit`` is the only call on the test's path: a deque append each."""
 
-    def __init__(self, targets: list[Target], spool_dir: Path) -> None:
+    def __init__(self, targets: list[Target], spool_dir: Path, secrets: Iterable[str] = ()) -> None:
         self.targets = targets
         self.spool_dir = spool_dir
+        # Every item is cleaned once, before any target sees it: valid text, no credentials.
+        self._scrub = Scrubber(secrets)
         self.deadline = Deadline()
         self._senders: list[Sender] = []
 
     def start(self, session: Session) -> None:
+        self._scrub.clean(session)
         for target in self.targets:
             target.bind(self.deadline)
             journal = Journal(self.spool_dir, target.name, session)
@@ -376,6 +382,7 @@ class Engine:
             sender.start()
 
     def submit(self, result: TestResult) -> None:
+        self._scrub.clean(result)
         for sender in self._senders:
             sender.put(result)
 
@@ -392,6 +399,7 @@ class Engine:
         return any(target.wants_starts for target in self.targets)
 
     def submit_start(self, start: TestStart) -> None:
+        self._scrub.clean(start)
         for sender in self._senders:
             if sender.target.wants_starts:
                 sender.put(start)
@@ -403,6 +411,7 @@ class Engine:
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""
         self.deadline.set(timeout)
+        self._scrub.clean(session)
         for sender in self._senders:
             sender.close(session.model_copy(deep=True))
         for sender in self._senders:

@@ -264,7 +264,10 @@ class DeliveryProcess:
         if self._proc is not None:
             self._proc.kill()
         self._fallback_reason = f"{problem}; delivered from the pytest process instead"
-        self._fallback = Engine(self.targets, self.settings.spool_path)
+        from .scrub import content_secrets
+
+        secrets = content_secrets(self.settings)
+        self._fallback = Engine(self.targets, self.settings.spool_path, secrets)
         self._fallback.start(session)
 
     def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> None:

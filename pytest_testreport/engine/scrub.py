@@ -1,0 +1,103 @@
+"""One pass over everything the engine hands to targets: valid text, and no credentials in it.
+
+Test content (output, logs, failure texts, steps, metadata, names) may hold a lone surrogate,
+which no target can encode, or a credential the run knows (a test that prints its token). The
+engine cleans each result, start and session once, before it fans out to the targets, so no
+target (local store included) ever sees either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .secrets import MASK, MIN_LENGTH, forms, register
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+T = TypeVar("T")
+REPLACEMENT = "\ufffd"
+# Code points UTF-8 cannot encode: the surrogates (a lone one comes from undecodable bytes).
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with every code point UTF-8 cannot encode replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    return _UNENCODABLE.sub(REPLACEMENT, text)
+
+
+def settings_secrets(settings: Settings) -> tuple[str, ...]:
+    """Every credential the settings hold, in every form it travels in (registered for ``mask``).
+
+    Tokens come from their options or token files; BrowserStack's key also as the basic-auth
+    pair ``user:key`` that its header encodes.
+    """
+    from ..config import all_options
+
+    values = settings.values
+    raw = [values.get(o.name) for o in all_options() if o.secret]
+    for option in all_options():
+        if option.name.endswith("_token_file") and values.get(option.name):
+            # An unreadable file is reported by the target that reads it.
+            with contextlib.suppress(OSError, UnicodeError):
+                raw.append(Path(values[option.name]).expanduser().read_text("utf-8").strip())
+    user, key = values.get("browserstack_username"), values.get("browserstack_access_key")
+    if user and key:
+        raw.append(f"{user}:{key}")
+    found = {form for value in raw if value and len(value) >= MIN_LENGTH for form in forms(value)}
+    register(*found)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def content_secrets(settings: Settings) -> tuple[str, ...]:
+    """The secrets to scrub from test content: none when ``testreport_mask_secrets`` is off."""
+    found = settings_secrets(settings)
+    return found if settings.values.get("mask_secrets", True) else ()
+
+
+class Scrubber:
+    """Cleans model objects in place: valid text everywhere, ``***`` for every secret."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+
+    def text(self, text: str) -> str:
+        text = valid_text(text)
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def clean(self, item: T) -> T:
+        """Clean a result, start or session (and what it holds) in place; returns it."""
+        fields = vars(item)
+        for name, value in fields.items():
+            cleaned = self._value(value)
+            if cleaned is not value:
+                fields[name] = cleaned
+        return item
+
+    def _value(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            cleaned = self.text(value)
+            return value if cleaned == value else cleaned
+        if kind is list or kind is tuple:
+            items = [self._value(v) for v in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return items if kind is list else tuple(items)
+        if kind is dict:
+            pairs = [(self._value(k), self._value(v)) for k, v in value.items()]
+            if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items())):
+                return value
+            return dict(pairs)
+        if hasattr(value, "__dataclass_fields__"):
+            return self.clean(value)
+        return value
