@@ -35,8 +35,9 @@ class Controller:
         self.settings = settings
         self.targets = targets
         self.assembler = ResultAssembler(settings.capture)
+        secrets = content_secrets(settings)  # also known to ``mask`` for the terminal summary
         self.engine: Engine | DeliveryProcess = (
-            Engine(targets, settings.spool_path, content_secrets(settings))
+            Engine(targets, settings.spool_path, secrets)
             if settings.values.get("delivery") == "thread"
             else DeliveryProcess(settings, targets)
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,14 +63,27 @@ def content_secrets(settings: Settings) -> tuple[str, ...]:
     return found if settings.values.get("mask_secrets", True) else ()
 
 
+# Types that hold no text, skipped without a look (enums are added when first seen).
+_PLAIN: set[type] = {int, float, bool, type(None), datetime}
+
+
 class Scrubber:
-    """Cleans model objects in place: valid text everywhere, ``***`` for every secret."""
+    """Cleans model objects in place: valid text everywhere, ``***`` for every secret.
+
+    It runs on the test's thread under ``testreport_delivery = thread``, so the common case
+    (nothing to change) stays a few microseconds per result: one type dispatch per value and,
+    per string, an ASCII check and one ``in`` per secret.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+        unique = set(secrets)
+        # A form that contains another (a header, padded base64) is masked with that one.
+        self.secrets = tuple(sorted((s for s in unique if not any(o in s for o in unique - {s})),
+                                    key=len, reverse=True))  # fmt: skip
 
     def text(self, text: str) -> str:
-        text = valid_text(text)
+        if not text.isascii():
+            text = _UNENCODABLE.sub(REPLACEMENT, text)
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
@@ -78,26 +93,37 @@ class Scrubber:
         """Clean a result, start or session (and what it holds) in place; returns it."""
         fields = vars(item)
         for name, value in fields.items():
-            cleaned = self._value(value)
-            if cleaned is not value:
-                fields[name] = cleaned
+            kind = type(value)
+            if kind is str:
+                if value:
+                    cleaned = self.text(value)
+                    if cleaned != value:
+                        fields[name] = cleaned  # an existing key: safe while iterating
+            elif kind not in _PLAIN and value:
+                cleaned = self._value(value, kind)
+                if cleaned is not value:
+                    fields[name] = cleaned
         return item
 
-    def _value(self, value: Any) -> Any:
-        kind = type(value)
+    def _value(self, value: Any, kind: type) -> Any:
         if kind is str:
             cleaned = self.text(value)
             return value if cleaned == value else cleaned
+        if kind in _PLAIN:
+            return value
         if kind is list or kind is tuple:
-            items = [self._value(v) for v in value]
+            items = [self._value(v, type(v)) for v in value]
             if all(a is b for a, b in zip(items, value)):
                 return value
             return items if kind is list else tuple(items)
         if kind is dict:
-            pairs = [(self._value(k), self._value(v)) for k, v in value.items()]
+            pairs = [(self._value(k, type(k)), self._value(v, type(v))) for k, v in value.items()]
             if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items())):
                 return value
             return dict(pairs)
-        if hasattr(value, "__dataclass_fields__"):
+        if hasattr(kind, "__dataclass_fields__"):
             return self.clean(value)
+        if isinstance(value, str) and not isinstance(value, Enum):  # a str subclass
+            return self._value(str(value), str)
+        _PLAIN.add(kind)  # an enum or number type: never text, never looked at again
         return value
