@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 import threading
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from typing import Any
 
 MASK = "***"
 MIN_LENGTH = 4  # shorter values would mask ordinary words; no real credential is that short
-_HEADER_VALUE = re.compile(r'(?i)^\s*(?:basic|bearer|token)\s+(?:token=)?"?([^"\s]+)"?\s*$')
+_HEADER_VALUE = re.compile(r'(?i)^\s*(basic|bearer|token)\s+(?:token=)?"?([^"\s]+)"?\s*$')
 
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)([^'\",}\n]+)")
 # Values that look like credentials even when nobody told us they are one: a key named like a
@@ -71,17 +72,15 @@ _ordered: tuple[str, ...] = ()  # longest first: a form containing another is ma
 
 def forms(value: str) -> set[str]:
     """``value`` and the forms it is sent or echoed in: base64 (padded or not) and, for an
-    ``Authorization`` header value, the credential in it (and what that base64 decodes to)."""
+    ``Authorization`` header value, the credential in it (and, for ``Basic``, its pair)."""
     found = {value}
     header = _HEADER_VALUE.match(value)
     if header:
-        credential = header.group(1)
+        credential = header.group(2)
         found.add(credential)
-        try:
-            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):
-            decoded = ""
-        found.add(decoded)
+        if header.group(1).lower() == "basic":  # only there is the credential base64
+            with contextlib.suppress(binascii.Error, ValueError):
+                found.add(base64.b64decode(credential, validate=True).decode("utf-8"))
     for text in list(found):
         encoded = base64.b64encode(text.encode("utf-8", "replace")).decode("ascii")
         found.update((encoded, encoded.rstrip("=")))
