@@ -15,7 +15,7 @@ import itertools
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.scrub import Scrubber, valid_text
-from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult
+from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult, TestStart
 from pytest_testreport.reading import metadata_object
 from pytest_testreport.targets.browserstack import BrowserStackTarget
 from pytest_testreport.targets.buddy import BuddyTarget
@@ -45,6 +45,7 @@ settings.register_profile("testreport-fuzz-long", max_examples=500, deadline=Non
                           suppress_health_check=_CHECKS)  # fmt: skip
 FUZZ = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "testreport-fuzz"))
 
+M = TypeVar("M", TestResult, TestStart)
 MEGABYTE = 1_000_000
 SECRET = "Zk4FUZZsecret66"
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
@@ -98,9 +99,9 @@ huge = make_result("big", "x" * MEGABYTE, "\ud800" * MEGABYTE, "é" * MEGABYTE,
                    ["\u202e" * MEGABYTE], [("k" * MEGABYTE, "\x00" * MEGABYTE)])  # fmt: skip
 
 
-def cleaned(result: TestResult) -> TestResult:
+def cleaned(item: M) -> M:
     """What every target gets: the engine's one pass, with the fuzz secret known."""
-    return Scrubber([SECRET]).clean(result)
+    return Scrubber([SECRET]).clean(item)
 
 
 def assert_text_valid(value: Any, where: str = "payload") -> None:
@@ -134,9 +135,15 @@ def run_settings(fake: Any, tmp_path: Path) -> Any:
     return dataclasses.replace(settings, targets=(type(fake).__name__.lower()[4:],))
 
 
-def deliver(target: Any, result: TestResult) -> None:
+def deliver(target: Any, raw: TestResult, live_start: bool = False) -> None:
+    """A session with one result, each item cleaned as the engine cleans it before fan-out."""
     session = Session(uuid=f"00000000-0000-4000-9000-{next(_ids):012x}", started_at=T0)
     target.open_session(session)
+    if live_start:
+        start = TestStart(uuid=raw.uuid, nodeid=raw.nodeid, path=raw.path, line=raw.line,
+                          started_at=T0, metadata=list(raw.metadata))  # fmt: skip
+        target.send_start(session, cleaned(start))
+    result = cleaned(raw)
     target.send_batch(session, [result], {})
     session.count(result)
     session.finish()
@@ -153,7 +160,7 @@ def test_buildkite_mapping(
 ) -> None:
     buildkite_fake.requests.clear()
     target = BuildkiteTarget.from_settings(run_settings(buildkite_fake, tmp_path))
-    deliver(target, cleaned(result))
+    deliver(target, result)
     assert_accepted(buildkite_fake)
 
 
@@ -166,7 +173,7 @@ def test_browserstack_mapping(
 ) -> None:
     browserstack_fake.requests.clear()
     target = BrowserStackTarget.from_settings(run_settings(browserstack_fake, tmp_path))
-    deliver(target, cleaned(result))
+    deliver(target, result, live_start=True)
     assert_accepted(browserstack_fake)
 
 
@@ -177,7 +184,7 @@ def test_browserstack_mapping(
 def test_buddy_mapping(result: TestResult, buddy_fake: FakeBuddy, tmp_path: Path) -> None:
     buddy_fake.requests.clear()
     target = BuddyTarget.from_settings(run_settings(buddy_fake, tmp_path))
-    deliver(target, cleaned(result))
+    deliver(target, result)
     assert_accepted(buddy_fake)
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from pytest_testreport.cli import main as cli_main
+from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine import Engine
-from pytest_testreport.engine.scrub import Scrubber, valid_text
+from pytest_testreport.engine.scrub import Scrubber, settings_secrets, valid_text
 from pytest_testreport.engine.secrets import mask, register
 from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult
 from pytest_testreport.targets.local import LocalTarget
@@ -308,3 +309,11 @@ def test_a_lone_surrogate_reaches_no_target(tmp_path: Path) -> None:
     with sqlite3.connect(store) as conn:
         stored = " ".join(str(row) for row in conn.execute("SELECT * FROM results"))
     assert "bad \ufffd text" in stored
+
+
+def test_a_token_from_a_token_file_is_a_secret_of_the_run(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("Qx9FILEtoken76\n")
+    env = {"TESTREPORT_BUILDKITE_TOKEN_FILE": str(tmp_path / "token")}
+    found = settings_secrets(settings_from_env(env, tmp_path))
+    assert "Qx9FILEtoken76" in found and b64("Qx9FILEtoken76").rstrip("=") in found
+    assert mask("echo Qx9FILEtoken76") == "echo ***"
