@@ -43,7 +43,10 @@ settings.register_profile("testreport-fuzz", max_examples=10, deadline=None, dat
                           suppress_health_check=_CHECKS)  # fmt: skip
 settings.register_profile("testreport-fuzz-long", max_examples=500, deadline=None,
                           suppress_health_check=_CHECKS)  # fmt: skip
-FUZZ = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "testreport-fuzz"))
+_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "")  # another project's profile name is ignored
+FUZZ = settings.get_profile(
+    _PROFILE if _PROFILE.startswith("testreport-fuzz") else "testreport-fuzz"
+)
 
 M = TypeVar("M", TestResult, TestStart)
 MEGABYTE = 1_000_000
