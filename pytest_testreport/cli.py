@@ -8,6 +8,7 @@ plugin), 2 bad usage. Expected failures print one line to stderr, never a traceb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -21,6 +22,8 @@ from . import __version__
 from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
 from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
+from .engine.scrub import settings_secrets
+from .engine.secrets import mask
 from .layout import (
     Fitted,
     clean,
@@ -407,12 +410,43 @@ def _unprefixed(message: str) -> str:
     return message[len("testreport: ") :] if message.startswith("testreport: ") else message
 
 
+class _Masked:
+    """A text stream that masks every credential of the run in what is written to it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(mask(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _register_credentials() -> None:
+    """Know the configured credentials before anything is printed (a server may echo one)."""
+    with contextlib.suppress(Exception):  # bad settings are reported by the verb that reads them
+        settings_secrets(settings_from_env(os.environ, Path.cwd()))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
         return exc.code if isinstance(exc.code, int) else 0
+    _register_credentials()
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Masked(stdout), _Masked(stderr)
+    try:
+        return _run(args)
+    finally:
+        if isinstance(sys.stdout, _Masked):  # unless a broken pipe replaced it
+            sys.stdout = stdout
+        sys.stderr = stderr
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "run", None) is not None:  # verbs that need no reader
             return int(args.run(args))

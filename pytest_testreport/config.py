@@ -128,6 +128,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option("html", "after the run, write the HTML report of the local store to PATH (default "
            ".testreport/report.html); needs the local target", parse_html, None, "PATH",
            bare="true"),
+    Option("mask_secrets", "replace every configured credential with *** in test content "
+           "(output, logs, failures, steps, metadata) before it is recorded or sent",
+           parse_bool, True, "BOOL"),
     Option("branch", "branch name to record instead of the detected one", metavar="BRANCH"),
     Option("revision", "commit to record instead of the detected one", metavar="SHA"),
     Option("run_url", "CI run URL to record instead of the detected one", metavar="URL"),

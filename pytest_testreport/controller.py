@@ -21,6 +21,8 @@ from .api import EXTRA_ATTR
 from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
+from .engine.scrub import content_secrets
+from .engine.secrets import mask
 from .model import Session, TestResult, TestStart
 from .report import job_summary
 from .reports import ResultAssembler
@@ -34,8 +36,9 @@ class Controller:
         self.settings = settings
         self.targets = targets
         self.assembler = ResultAssembler(settings.capture)
+        secrets = content_secrets(settings)  # also known to ``mask`` for the terminal summary
         self.engine: Engine | DeliveryProcess = (
-            Engine(targets, settings.spool_path)
+            Engine(targets, settings.spool_path, secrets)
             if settings.values.get("delivery") == "thread"
             else DeliveryProcess(settings, targets)
         )
@@ -159,7 +162,7 @@ class Controller:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for state in self.states:
             for line in summary_lines(state):
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(mask(line))
         if self.settings.strict and self._incomplete():
             terminalreporter.write_line("testreport: --testreport-strict: exit status set to 1")
 

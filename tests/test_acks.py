@@ -165,3 +165,28 @@ def test_takeover_joins_a_journal_whose_opening_is_spooled(fake, tmp_path: Path)
                   env={}) == 0, echo  # fmt: skip
     assert len(fake.sessions) == 1 and len(fake.unique_items()) == 8
     assert fake.sessions["s1"]["order"][-1] == "close"
+
+
+def test_takeover_cleans_what_it_spools_or_sends(fake, tmp_path: Path) -> None:
+    """The pytest process keeps results as tests wrote them (the delivery process cleans them):
+    a takeover cleans them before its journal or a target sees them."""
+    secret = "takeover-secret-value-0000"
+    results = make_results(4)
+    for result in results:
+        result.stdout = f"printed {secret} and a lone \ud800"
+    session = Session()
+    journal = Journal(tmp_path, "collect", session)
+    journal.add_open()
+    journal.close()
+    ledger, tracker = Ledger(["collect"]), Tracker(["collect"], lambda message: None)
+    handed_over(ledger, tracker, results[:2])
+    takeover = Takeover([CollectTarget(fake.url, **FAST)], tmp_path, session, ledger, Facts(),
+                        "died", (secret,))  # fmt: skip
+    takeover.submit_items(results[2:])
+    session.finish()
+    (state,) = takeover.finish(session, 5.0)
+    assert state.spooled == 4
+    (path,) = find_journals(tmp_path)
+    text = path.read_text("utf-8")
+    assert secret not in text and "\\ud800" not in text
+    assert text.count("printed *** and a lone \ufffd") == 4

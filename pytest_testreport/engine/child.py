@@ -43,6 +43,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     from ..model import TestStart
     from ..targets import make_targets
     from .engine import Engine
+    from .scrub import content_secrets
 
     first = read_frame(inp)
     if first is None:
@@ -51,7 +52,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     writer = Writer(out)
     targets = make_targets(settings)
     tracker = Tracker([target.name for target in targets], writer.send)
-    engine = Engine(targets, settings.spool_path, observer=tracker)
+    engine = Engine(targets, settings.spool_path, content_secrets(settings), observer=tracker)
     engine.start(session)
     writer.send(("ready",))
     _acknowledge_every(ACK_EVERY, tracker)

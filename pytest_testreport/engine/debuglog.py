@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, TextIO
 
+from .secrets import mask
+
 
 class DebugLog:
     """Thread-safe append-only log; opened lazily so a run that sends nothing writes nothing."""
@@ -22,7 +24,7 @@ class DebugLog:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(f"{stamp} {target} {line}\n")
+            self._file.write(f"{stamp} {target} {mask(line)}\n")
             self._file.flush()
 
     def close(self) -> None:

@@ -24,6 +24,8 @@ from ..model import Session, TestResult, TestStart
 from .acks import Observer
 from .errors import DeliveryError, RejectedError, RetryableError, UnusableError
 from .limits import Deadline
+from .scrub import Scrubber
+from .secrets import mask
 from .spool import Journal
 from .target import Target
 
@@ -57,6 +59,7 @@ class SenderState:
 
     def note(self, message: str) -> None:
         """Keep one line per distinct problem, so a failing service is reported once."""
+        message = mask(message)  # a service may echo a credential in its error body
         if message not in self.errors and len(self.errors) < 5:
             log.warning("testreport %s: %s", self.target, message)
             self.errors.append(message)
@@ -392,7 +395,8 @@ class Sender(threading.Thread):
 class Engine:
     """Owns the senders. ``submit`` is the only call on the test's path: a deque append each."""
 
-    def __init__(self, targets: list[Target], spool_dir: Path, *,
+    def __init__(self, targets: list[Target], spool_dir: Path,
+                 secrets: Iterable[str] = (), *,
                  observer: Optional[Observer] = None,
                  resume: Optional[dict[str, dict[str, Any]]] = None,
                  journal: Callable[[Path, str, Session], Journal] = Journal) -> None:  # fmt: skip
@@ -400,6 +404,8 @@ class Engine:
         over, not opened again); ``journal`` makes each target's journal (or continues one)."""
         self.targets = targets
         self.spool_dir = spool_dir
+        # Every item is cleaned once, before any target sees it: valid text, no credentials.
+        self._scrub = Scrubber(secrets)
         self.deadline = Deadline()
         self._senders: list[Sender] = []
         self._observer = observer
@@ -407,6 +413,7 @@ class Engine:
         self._journal = journal
 
     def start(self, session: Session) -> None:
+        self._scrub.clean(session)
         for target in self.targets:
             target.bind(self.deadline)
             journal = self._journal(self.spool_dir, target.name, session)
@@ -418,6 +425,7 @@ class Engine:
             sender.start()
 
     def submit(self, result: TestResult) -> None:
+        self._scrub.clean(result)
         for sender in self._senders:
             sender.put(result)
 
@@ -434,6 +442,7 @@ class Engine:
         return any(target.wants_starts for target in self.targets)
 
     def submit_start(self, start: TestStart) -> None:
+        self._scrub.clean(start)
         for sender in self._senders:
             if sender.target.wants_starts:
                 sender.put(start)
@@ -445,6 +454,7 @@ class Engine:
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""
         self.deadline.set(timeout)
+        self._scrub.clean(session)
         for sender in self._senders:
             sender.close(session.model_copy(deep=True))
         for sender in self._senders:

@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 from ..model import TestResult, TestStart
 from .engine import POLL, WAKE_AT, SenderState
 from .ledger import Ledger
+from .scrub import content_secrets
 from .takeover import Facts, Takeover
 
 if TYPE_CHECKING:
@@ -338,7 +339,8 @@ class DeliveryProcess:
             reason = f"{self._why()}; delivered from the pytest process instead"
             try:
                 self._takeover = Takeover(self.targets, self.settings.spool_path, session,
-                                          self._ledger, self._facts, reason)  # fmt: skip
+                                          self._ledger, self._facts, reason,
+                                          content_secrets(self.settings))  # fmt: skip
             except Exception as exc:  # a bug of ours: report what may be missing
                 self._takeover_error = f"{self._why()}; taking over failed: {exc!r}"
 

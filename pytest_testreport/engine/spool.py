@@ -22,6 +22,7 @@ except ImportError:  # Windows: no advisory locks; replay then trusts the user
     fcntl = None  # type: ignore[assignment]
 
 from ..model import Session, TestResult
+from .secrets import mask
 
 SPOOL_VERSION = 1
 
@@ -76,7 +77,7 @@ class Journal:
                 "kind": "results",
                 "results": [r.model_dump(mode="json") for r in results],
                 "progress": progress,
-                "error": error,
+                "error": mask(error),
             }
         )
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from ..model import Session, TestResult, TestStart
 from .acks import Resolved
 from .engine import Engine, SenderState
+from .scrub import Scrubber
 from .spool import Journal, SpoolError, SpoolFile, fcntl, read_journal
 
 if TYPE_CHECKING:
@@ -166,9 +167,16 @@ class Takeover:
     """Delivery from the pytest process, continuing where the delivery process stopped."""
 
     def __init__(self, targets: list[Target], spool: Path, session: Session, ledger: Ledger,
-                 facts: Facts, reason: str) -> None:  # fmt: skip
+                 facts: Facts, reason: str, secrets: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.reason = reason
-        missing = ledger.outstanding()
+        # What the pytest process kept was never cleaned (the delivery process cleans): clean
+        # it here, before any target or journal sees it.
+        self._scrub = Scrubber(secrets)
+        self._scrub.clean(session)
+        missing = {
+            name: [self._scrub.clean(result) for result in results]
+            for name, results in ledger.outstanding().items()
+        }
         self.parts = [
             self._part(
                 target, spool, session, ledger.acks[target.name], facts, missing[target.name]
@@ -191,6 +199,7 @@ class Takeover:
         return _Delivered(target, before, session, spool, opened, results)
 
     def submit_items(self, items: list[Union[TestResult, TestStart]]) -> None:
+        items = [self._scrub.clean(item) for item in items]
         for part in self.parts:
             part.submit(items)
 
