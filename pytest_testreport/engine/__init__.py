@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Engine": "engine",
-    "SenderState": "engine",
+    "Engine": "inprocess",
+    "SenderState": "state",
     "Target": "target",
     "AmbiguousError": "errors",
     "DeliveryError": "errors",

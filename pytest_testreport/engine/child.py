@@ -42,7 +42,7 @@ class Writer:
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     from ..model import TestStart
     from ..targets import make_targets
-    from .engine import Engine
+    from .inprocess import Engine
     from .scrub import content_secrets
 
     first = read_frame(inp)
@@ -92,7 +92,7 @@ def _acknowledge_every(seconds: float, tracker: Tracker) -> None:
 def warm_up(targets: list[str]) -> None:
     """Import what delivering to these targets needs, while pytest is still collecting."""
     from ..targets import REGISTRY, target_class
-    from . import engine  # noqa: F401
+    from . import inprocess  # noqa: F401
 
     for name in targets:
         if name in REGISTRY:

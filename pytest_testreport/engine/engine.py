@@ -14,19 +14,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ..model import Session, TestResult, TestStart
 from .acks import Observer
-from .errors import DeliveryError, RejectedError, RetryableError, UnusableError
+from .errors import RejectedError, RetryableError, UnusableError
 from .limits import Deadline
-from .scrub import Scrubber
-from .secrets import mask
 from .spool import Journal
+from .state import SenderState, _describe, guarded
 from .target import Target
 
 log = logging.getLogger("pytest_testreport")
@@ -37,50 +33,6 @@ DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
 POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch
 START_WAIT = 60.0  # longest a result waits for its live start's answer before the deadline
 WAKE_AT = 32  # a smaller batch (BrowserStack's is 1) waits for the next look instead
-
-
-@dataclass
-class SenderState:
-    """What one target's sender achieved; read by the terminal summary."""
-
-    target: str
-    delivered: int = 0
-    spooled: int = 0
-    lost: int = 0  # neither delivered nor spooled: the spool could not be written
-    unknown: int = 0  # handed to a delivery process that died: delivered or not, nobody knows
-    opened: bool = False
-    closed: bool = False
-    close_spooled: bool = False
-    offline: Optional[str] = None  # why the target went spool-only
-    errors: list[str] = field(default_factory=list)
-    spool_path: Optional[Path] = None
-    summary: str = ""  # the target's own line about the closed session
-    link: Optional[str] = None  # where to see the session
-
-    def note(self, message: str) -> None:
-        """Keep one line per distinct problem, so a failing service is reported once."""
-        message = mask(message)  # a service may echo a credential in its error body
-        if message not in self.errors and len(self.errors) < 5:
-            log.warning("testreport %s: %s", self.target, message)
-            self.errors.append(message)
-
-    @property
-    def undelivered(self) -> int:
-        return self.spooled + self.lost + self.unknown
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, DeliveryError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def guarded(state: SenderState, what: str, call: Callable[[], object]) -> None:
-    """Run one step of a target's end; a failure is noted for that target, never raised."""
-    try:
-        call()
-    except Exception as exc:
-        state.note(f"{what} failed: {_describe(exc)}")
 
 
 class Sender(threading.Thread):
@@ -390,82 +342,3 @@ class Sender(threading.Thread):
         if not self.state.closed:
             self._spool_close(self._final or self._session)
         self.target.abort()
-
-
-class Engine:
-    """Owns the senders. ``submit`` is the only call on the test's path: a deque append each."""
-
-    def __init__(self, targets: list[Target], spool_dir: Path,
-                 secrets: Iterable[str] = (), *,
-                 observer: Optional[Observer] = None,
-                 resume: Optional[dict[str, dict[str, Any]]] = None,
-                 journal: Callable[[Path, str, Session], Journal] = Journal) -> None:  # fmt: skip
-        """``resume``: target name -> the state of a session another process opened (taken
-        over, not opened again); ``journal`` makes each target's journal (or continues one)."""
-        self.targets = targets
-        self.spool_dir = spool_dir
-        # Every item is cleaned once, before any target sees it: valid text, no credentials.
-        self._scrub = Scrubber(secrets)
-        self.deadline = Deadline()
-        self._senders: list[Sender] = []
-        self._observer = observer
-        self._resume = resume or {}
-        self._journal = journal
-
-    def start(self, session: Session) -> None:
-        self._scrub.clean(session)
-        for target in self.targets:
-            target.bind(self.deadline)
-            journal = self._journal(self.spool_dir, target.name, session)
-            sender = Sender(target, session.model_copy(deep=True), journal, self.deadline)
-            if self._observer is not None:
-                sender.observer = self._observer
-            sender.resume_state = self._resume.get(target.name)
-            self._senders.append(sender)
-            sender.start()
-
-    def submit(self, result: TestResult) -> None:
-        self._scrub.clean(result)
-        for sender in self._senders:
-            sender.put(result)
-
-    def submit_items(self, items: Iterable[TestResult | TestStart]) -> None:
-        """Results and starts, in order (each to the senders that take it)."""
-        for item in items:
-            if isinstance(item, TestStart):
-                self.submit_start(item)
-            else:
-                self.submit(item)
-
-    @property
-    def wants_starts(self) -> bool:
-        return any(target.wants_starts for target in self.targets)
-
-    def submit_start(self, start: TestStart) -> None:
-        self._scrub.clean(start)
-        for sender in self._senders:
-            if sender.target.wants_starts:
-                sender.put(start)
-
-    def drain(self, timeout: float) -> None:
-        """Nothing to wait for: results were assembled on the test's thread (the interface of
-        ``DeliveryProcess``, whose feeder reads reports)."""
-
-    def finish(self, session: Session, timeout: float) -> list[SenderState]:
-        """Close every session; never wait past ``timeout`` seconds from now."""
-        self.deadline.set(timeout)
-        self._scrub.clean(session)
-        for sender in self._senders:
-            sender.close(session.model_copy(deep=True))
-        for sender in self._senders:
-            sender.join(self.deadline.remaining())
-        for sender in self._senders:  # each on its own: one target's failure stays its own
-            state = sender.state
-            if sender.is_alive():
-                guarded(state, "spooling at the deadline", sender.abandon)
-                # Stuck in a call: release what another thread may free (the sender's own
-                # thread releases the rest, such as a SQLite connection, when it ends).
-                guarded(state, "releasing", sender.target.release)
-            guarded(state, "closing the spool", sender.journal.close)
-            guarded(state, "summarising", lambda s=sender: s.describe(session))
-        return [sender.state for sender in self._senders]

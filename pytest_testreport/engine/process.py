@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ..model import TestResult, TestStart
-from .engine import POLL, WAKE_AT, SenderState
+from .engine import POLL, WAKE_AT
 from .ledger import Ledger
 from .scrub import content_secrets
+from .state import SenderState
 from .takeover import Facts, Takeover
 
 if TYPE_CHECKING:

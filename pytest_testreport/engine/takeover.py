@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..model import Session, TestResult, TestStart
 from .acks import Resolved
-from .engine import Engine, SenderState
+from .inprocess import Engine
 from .scrub import Scrubber
 from .spool import Journal, SpoolError, SpoolFile, fcntl, read_journal
+from .state import SenderState
 
 if TYPE_CHECKING:
     from .ledger import Ledger
