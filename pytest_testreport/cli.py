@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from . import __version__
+from .cli_store import add_store_verbs
 from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
 from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
@@ -397,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "in this directory or a parent)")  # fmt: skip
     sub.add_argument("--dry-run", action="store_true", help="list what would be sent")
     sub.set_defaults(run=cmd_replay)
+    add_store_verbs(verbs)  # import, merge (cli_store.py)
     for name in available():
         target_class(name).add_commands(verbs)
     return parser
