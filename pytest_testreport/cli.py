@@ -109,7 +109,7 @@ def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
         headers += ["TESTS", "FAILED", "SKIPPED", "ERRORS"]
         rows = [
             [
-                s["id"],
+                s["run"] if len(s.get("sessions") or ()) > 1 else s["id"],  # joined: run:<id>
                 s["status"],
                 s["branch"] or "-",
                 (s["revision"] or "-")[:8],
@@ -142,14 +142,17 @@ def _session_header(session: dict[str, Any]) -> list[str]:
     if session["error_message"]:
         status += f": {session['error_message']}"
     revision = f" @ {session['revision'][:8]}" if session["revision"] else ""
+    name = f"run {session['run']}" if session.get("run") else f"session {session['id']}"
     lines = [
-        f"session {session['id']}  {status}",
+        f"{name}  {status}",
         f"  uuid      {session['uuid'] or '-'}",
         f"  branch    {session['branch'] or '-'}{revision}",
         f"  started   {time_text(session['started_at'], True)} UTC"
         f"   duration {seconds(session['duration'])}",
         _counts_line(session),
     ]
+    if session.get("run"):  # a logical run: the sessions of one CI run id (local_runs.py)
+        lines.append(f"  sessions  {', '.join(map(str, session['sessions']))}")
     if session["ci_provider"] or session["run_url"]:
         ci = " ".join(x for x in (session["ci_provider"], session["run_url"]) if x)
         lines.append(f"  ci        {ci}")
@@ -179,15 +182,16 @@ def cmd_failed(reader: Reader, args: argparse.Namespace) -> int:
         return 0
     # Resolve ``latest`` once, so the header and the rows name the same session.
     session = reader.session(args.session, args.branch)
-    tests = reader.failed(str(session["id"]), args.branch)
+    name = f"run {session['run']}" if session.get("run") else f"session {session['id']}"
+    tests = reader.failed(str(session.get("run") or session["id"]), args.branch)
     if not tests:
-        return _print_lines([f"no failed tests in session {session['id']}"])
+        return _print_lines([f"no failed tests in {name}"])
     rows = [[t["outcome"], seconds(t["duration"]), t["nodeid"]] for t in tests]
     notes = [_message_lines(t) for t in tests]
     headers = ["OUTCOME", "DURATION", "TEST"]
     return _print_lines(
         [
-            f"{_failed_counts(tests)} in session {session['id']}{on_branch(session['branch'])}:",
+            f"{_failed_counts(tests)} in {name}{on_branch(session['branch'])}:",
             *table(headers, rows, flex=2, right=(1,), nodeid=True, notes=notes,
                    styles=_styles(0)),
         ]

@@ -26,6 +26,7 @@ from ..reading import (
     sort_flaky,
     step_object,
 )
+from . import local_runs
 from .local import DEFAULT_PATH, StoreError, connect
 
 ENV_PATH = "TESTREPORT_LOCAL_PATH"
@@ -93,24 +94,38 @@ class LocalReader(Reader):
     # -- sessions ---------------------------------------------------------------------------
 
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
-        where, params = _branch_filter(branch)
-        rows = self._conn.execute(
-            f"SELECT * FROM sessions {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            (*params, per_page, (max(page, 1) - 1) * per_page),
-        )
-        return [_session(row) for row in rows]
+        # One row per logical run: sessions sharing a CI run id are joined (local_runs.py).
+        return local_runs.list_rows(self._conn, branch, page, per_page, _session)
 
     def session(self, ref: str, branch: Optional[str]) -> Json:
+        if local_runs.is_run_ref(ref):
+            return self._run(ref, branch)[0]
         return _session(self._resolve(ref, branch))
 
     def get_session(self, ref: str, branch: Optional[str]) -> Json:
+        if local_runs.is_run_ref(ref):
+            run, ids = self._run(ref, branch)
+            return {**run, "tests": self._run_tests(ids, failed_only=False)}
         row = self._resolve(ref, branch)
         session = _session(row)
         session["tests"] = self._tests(row["id"], failed_only=False)
         return session
 
     def failed(self, ref: str, branch: Optional[str]) -> list[Json]:
+        if local_runs.is_run_ref(ref):
+            return self._run_tests(self._run(ref, branch)[1], failed_only=True)
         return self._tests(self._resolve(ref, branch)["id"], failed_only=True)
+
+    def _run(self, ref: str, branch: Optional[str]) -> tuple[Json, list[int]]:
+        """The joined session object of ``run:<id>`` and its member session ids."""
+        rows = local_runs.resolve(self._conn, ref, branch, self.describe())
+        run_id = ref[len(local_runs.RUN_PREFIX) :]
+        return local_runs.join([_session(r) for r in rows], run_id), [r["id"] for r in rows]
+
+    def _run_tests(self, ids: list[int], *, failed_only: bool) -> list[Json]:
+        """Tests of several sessions, each marked with its ``session_id``."""
+        return [{**test, "session_id": session_id} for session_id in ids
+                for test in self._tests(session_id, failed_only=failed_only)]  # fmt: skip
 
     def failed_for_rerun(
         self, branch: Optional[str], exclude_uuid: Optional[str] = None
