@@ -78,6 +78,8 @@ def test_list_json_shapes_and_values(
         "error_count": 0,
         "ci_provider": "github",
         "run_url": "https://ci.example/run/2",
+        "run": None,
+        "sessions": [store.second.id],
     }
     first = sessions[2]
     assert first["status"] == "error"
