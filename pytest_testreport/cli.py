@@ -35,6 +35,7 @@ from .layout import (
     use_color,
     width,
 )
+from .ranking import change_text, sparkline
 from .reading import LATEST, NotFound, Reader, Unsupported
 from .targets import available, target_class
 from .targets.local import StoreError
@@ -222,14 +223,16 @@ def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
                     HISTORY_WIDTH,
                     keep_end=True,
                 ),
+                # Where it flipped (local store; see ranking.py): the sessions to look at.
+                fit(",".join(map(str, f.get("flip_sessions", []))) or "-", HISTORY_WIDTH),
                 f["nodeid"],
             ]
             for f in found
         ]
         heading = f"tests with at least {plural(args.min_flips, 'flip')} in {scope}"
         legend = "history, oldest first: P passed, X xpassed, F failed, E error"
-        headers = ["FLIPS", "SESSIONS", "HISTORY", "TEST"]
-        return [heading, legend, "", *table(headers, rows, flex=3, right=(0, 1), nodeid=True)]
+        headers = ["FLIPS", "SESSIONS", "HISTORY", "FLIPPED IN", "TEST"]
+        return [heading, legend, "", *table(headers, rows, flex=4, right=(0, 1), nodeid=True)]
 
     return _emit(args, found, lines)
 
@@ -242,12 +245,14 @@ def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
         if not found:
             return [f"no test results in {scope}"]
         rows = [
-            [seconds(s["median_duration"]), seconds(s["max_duration"]), s["runs"], s["nodeid"]]
+            [seconds(s["median_duration"]), seconds(s["max_duration"]), s["runs"],
+             fit(sparkline(s["trend"]), HISTORY_WIDTH, keep_end=True) if s.get("trend") else "-",
+             change_text(s.get("change")), s["nodeid"]]
             for s in found
-        ]
-        headers = ["MEDIAN", "MAX", "RUNS", "TEST"]
+        ]  # fmt: skip
+        headers = ["MEDIAN", "MAX", "RUNS", "TREND", "LATEST", "TEST"]
         heading = f"slowest tests by median duration over {scope}"
-        return [heading, "", *table(headers, rows, flex=3, right=(0, 1, 2), nodeid=True)]
+        return [heading, "", *table(headers, rows, flex=5, right=(0, 1, 2, 4), nodeid=True)]
 
     return _emit(args, found, lines)
 

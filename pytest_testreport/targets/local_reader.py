@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..model import Outcome
+from ..ranking import flaky_evidence, slow_trend
 from ..reading import (
     LATEST,
     Json,
@@ -154,30 +155,31 @@ class LocalReader(Reader):
         recent, params = _recent_sessions(branch, last)
         # Sorted in SQL and streamed one test at a time, so memory stays bounded.
         rows = self._conn.execute(
-            f"SELECT nodeid, session_id, outcome FROM results WHERE session_id IN ({recent})"
-            f" AND outcome IN ({', '.join('?' * len(_COUNTED))})"
+            "SELECT nodeid, session_id, outcome, attempt FROM results"
+            f" WHERE session_id IN ({recent}) AND outcome IN ({', '.join('?' * len(_COUNTED))})"
             " ORDER BY nodeid, session_id, attempt, id",
             (*params, *_COUNTED),
         )
         found = []
         for nodeid, group in groupby(rows, key=lambda r: r["nodeid"]):
-            history = [(r["session_id"], r["outcome"]) for r in group]
-            row = flaky_object(nodeid, [o for _, o in history], len({s for s, _ in history}))
+            history = [(r["session_id"], r["outcome"], r["attempt"]) for r in group]
+            row = flaky_object(nodeid, [o for _, o, _ in history], len({s for s, _, _ in history}))
             if row["flips"] >= min_flips:
-                found.append(row)
+                found.append({**row, **flaky_evidence(history)})
         return sort_flaky(found)
 
     def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
         recent, params = _recent_sessions(branch, last)
         rows = self._conn.execute(
-            f"SELECT nodeid, duration FROM results WHERE session_id IN ({recent}) AND final = 1"
-            " ORDER BY nodeid",
+            "SELECT nodeid, session_id, duration FROM results"
+            f" WHERE session_id IN ({recent}) AND final = 1 ORDER BY nodeid, session_id, id",
             params,
         )
         # nlargest keeps only the current top N while streaming; groups arrive in node id order
         # and nlargest is stable, so on equal medians the smaller node id ranks first.
-        groups = groupby(rows, key=lambda r: r["nodeid"])
-        medians = (slow_object(nodeid, [r["duration"] for r in group]) for nodeid, group in groups)
+        groups = ((n, [(r["session_id"], r["duration"]) for r in g])
+                  for n, g in groupby(rows, key=lambda r: r["nodeid"]))  # fmt: skip
+        medians = ({**slow_object(n, [d for _, d in p]), **slow_trend(p)} for n, p in groups)
         return heapq.nlargest(top, medians, key=lambda row: row["median_duration"])
 
     def history(self, nodeid: str, last: int, branch: Optional[str]) -> list[Json]:
