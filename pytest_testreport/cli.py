@@ -285,6 +285,8 @@ def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
 
     if not isinstance(reader, LocalReader):
         raise Unsupported("html reads the local store only (leave out --target)")
+    if args.session.startswith("run:"):  # not joined in the report yet: say so, never half of it
+        raise Unsupported("html shows one session; name one of the run's (see list --json)")
     output = Path(args.output) if args.output else reader.path.parent / DEFAULT_OUTPUT.name
     try:
         session = write_report(reader, output, args.session, args.last, args.branch)

@@ -125,3 +125,13 @@ def test_bad_sources_are_one_line_errors_and_the_output_is_untouched(
         code, _, err = run(capsys, "merge", *sources, "-o", str(out))
         assert code == 1 and why in err and "Traceback" not in err, err
         assert not out.exists() or run_json(capsys, "list", "--store", str(out)) == []
+
+
+def test_html_of_a_logical_run_says_it_shows_one_session(
+    shards: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "m.sqlite")
+    run_json(capsys, "merge", *map(str, shards), "-o", out)
+    code, _, err = run(capsys, "html", "run:100", "--store", out, "-o", str(tmp_path / "r.html"))
+    assert code == 2 and "html shows one session" in err
+    assert not (tmp_path / "r.html").exists()
