@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from . import __version__
+from .cli_store import add_store_verbs
 from .config import read_ini, settings_from_env
 from .engine.errors import DeliveryError
 from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
@@ -37,6 +38,7 @@ from .layout import (
     use_color,
     width,
 )
+from .ranking import change_text, sparkline
 from .reading import LATEST, NotFound, Reader, Unsupported
 from .targets import available, target_class
 from .targets.local import StoreError
@@ -111,7 +113,7 @@ def cmd_list(reader: Reader, args: argparse.Namespace) -> int:
         headers += ["TESTS", "FAILED", "SKIPPED", "ERRORS"]
         rows = [
             [
-                s["id"],
+                s["run"] if len(s.get("sessions") or ()) > 1 else s["id"],  # joined: run:<id>
                 s["status"],
                 s["branch"] or "-",
                 (s["revision"] or "-")[:8],
@@ -144,14 +146,17 @@ def _session_header(session: dict[str, Any]) -> list[str]:
     if session["error_message"]:
         status += f": {session['error_message']}"
     revision = f" @ {session['revision'][:8]}" if session["revision"] else ""
+    name = f"run {session['run']}" if session.get("run") else f"session {session['id']}"
     lines = [
-        f"session {session['id']}  {status}",
+        f"{name}  {status}",
         f"  uuid      {session['uuid'] or '-'}",
         f"  branch    {session['branch'] or '-'}{revision}",
         f"  started   {time_text(session['started_at'], True)} UTC"
         f"   duration {seconds(session['duration'])}",
         _counts_line(session),
     ]
+    if session.get("run"):  # a logical run: the sessions of one CI run id (local_runs.py)
+        lines.append(f"  sessions  {', '.join(map(str, session['sessions']))}")
     if session["ci_provider"] or session["run_url"]:
         ci = " ".join(x for x in (session["ci_provider"], session["run_url"]) if x)
         lines.append(f"  ci        {ci}")
@@ -181,15 +186,16 @@ def cmd_failed(reader: Reader, args: argparse.Namespace) -> int:
         return 0
     # Resolve ``latest`` once, so the header and the rows name the same session.
     session = reader.session(args.session, args.branch)
-    tests = reader.failed(str(session["id"]), args.branch)
+    name = f"run {session['run']}" if session.get("run") else f"session {session['id']}"
+    tests = reader.failed(str(session.get("run") or session["id"]), args.branch)
     if not tests:
-        return _print_lines([f"no failed tests in session {session['id']}"])
+        return _print_lines([f"no failed tests in {name}"])
     rows = [[t["outcome"], seconds(t["duration"]), t["nodeid"]] for t in tests]
     notes = [_message_lines(t) for t in tests]
     headers = ["OUTCOME", "DURATION", "TEST"]
     return _print_lines(
         [
-            f"{_failed_counts(tests)} in session {session['id']}{on_branch(session['branch'])}:",
+            f"{_failed_counts(tests)} in {name}{on_branch(session['branch'])}:",
             *table(headers, rows, flex=2, right=(1,), nodeid=True, notes=notes,
                    styles=_styles(0)),
         ]
@@ -220,14 +226,16 @@ def cmd_flaky(reader: Reader, args: argparse.Namespace) -> int:
                     HISTORY_WIDTH,
                     keep_end=True,
                 ),
+                # Where it flipped (local store; see ranking.py): the sessions to look at.
+                fit(",".join(map(str, f.get("flip_sessions", []))) or "-", HISTORY_WIDTH),
                 f["nodeid"],
             ]
             for f in found
         ]
         heading = f"tests with at least {plural(args.min_flips, 'flip')} in {scope}"
         legend = "history, oldest first: P passed, X xpassed, F failed, E error"
-        headers = ["FLIPS", "SESSIONS", "HISTORY", "TEST"]
-        return [heading, legend, "", *table(headers, rows, flex=3, right=(0, 1), nodeid=True)]
+        headers = ["FLIPS", "SESSIONS", "HISTORY", "FLIPPED IN", "TEST"]
+        return [heading, legend, "", *table(headers, rows, flex=4, right=(0, 1), nodeid=True)]
 
     return _emit(args, found, lines)
 
@@ -240,12 +248,14 @@ def cmd_slow(reader: Reader, args: argparse.Namespace) -> int:
         if not found:
             return [f"no test results in {scope}"]
         rows = [
-            [seconds(s["median_duration"]), seconds(s["max_duration"]), s["runs"], s["nodeid"]]
+            [seconds(s["median_duration"]), seconds(s["max_duration"]), s["runs"],
+             fit(sparkline(s["trend"]), HISTORY_WIDTH, keep_end=True) if s.get("trend") else "-",
+             change_text(s.get("change")), s["nodeid"]]
             for s in found
-        ]
-        headers = ["MEDIAN", "MAX", "RUNS", "TEST"]
+        ]  # fmt: skip
+        headers = ["MEDIAN", "MAX", "RUNS", "TREND", "LATEST", "TEST"]
         heading = f"slowest tests by median duration over {scope}"
-        return [heading, "", *table(headers, rows, flex=3, right=(0, 1, 2), nodeid=True)]
+        return [heading, "", *table(headers, rows, flex=5, right=(0, 1, 2, 4), nodeid=True)]
 
     return _emit(args, found, lines)
 
@@ -278,6 +288,8 @@ def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
 
     if not isinstance(reader, LocalReader):
         raise Unsupported("html reads the local store only (leave out --target)")
+    if args.session.startswith("run:"):  # not joined in the report yet: say so, never half of it
+        raise Unsupported("html shows one session; name one of the run's (see list --json)")
     output = Path(args.output) if args.output else reader.path.parent / DEFAULT_OUTPUT.name
     try:
         session = write_report(reader, output, args.session, args.last, args.branch)
@@ -400,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "in this directory or a parent)")  # fmt: skip
     sub.add_argument("--dry-run", action="store_true", help="list what would be sent")
     sub.set_defaults(run=cmd_replay)
+    add_store_verbs(verbs)  # import, merge (cli_store.py)
     for name in available():
         target_class(name).add_commands(verbs)
     return parser

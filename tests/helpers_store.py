@@ -96,11 +96,14 @@ def record(
     close: bool = True,
     interruption: Optional[str] = None,
     batch: int = 0,
+    run_id: Optional[str] = None,
 ) -> Recorded:
     """Write one session; ``close=False`` leaves it as a killed run leaves it (``in_progress``)."""
     session = Session(
         started_at=started,
-        ci=CIInfo(provider=provider, branch=branch, revision=revision, run_url=run_url),
+        ci=CIInfo(
+            provider=provider, branch=branch, revision=revision, run_url=run_url, run_id=run_id
+        ),
     )
     target = LocalTarget(path)
     target.open_session(session)

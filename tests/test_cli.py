@@ -58,7 +58,9 @@ def test_list_json_shapes_and_values(
 ) -> None:
     sessions = run_json(capsys, "list")
     assert [s["id"] for s in sessions] == [store.third.id, store.second.id, store.first.id]
-    assert all(list(s) == SESSION_KEYS for s in sessions)
+    # list adds the logical run (CI run id) each row stands for, and its sessions.
+    assert all(list(s) == [*SESSION_KEYS, "run", "sessions"] for s in sessions)
+    assert [(s["run"], s["sessions"]) for s in sessions] == [(None, [s["id"]]) for s in sessions]
     assert sessions[1] == {
         "id": store.second.id,
         "uuid": store.second.uuid,
@@ -76,6 +78,8 @@ def test_list_json_shapes_and_values(
         "error_count": 0,
         "ci_provider": "github",
         "run_url": "https://ci.example/run/2",
+        "run": None,
+        "sessions": [store.second.id],
     }
     first = sessions[2]
     assert first["status"] == "error"

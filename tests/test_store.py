@@ -8,6 +8,7 @@ import sqlite3
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -298,7 +299,7 @@ def test_flaky_and_slow_stream_instead_of_loading_every_result(big_store: Path) 
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-    assert flaky == [
+    assert core(flaky, FLAKY_KEYS) == [
         {
             "nodeid": "tests/t.py::flip",
             "flips": 2,
@@ -345,9 +346,24 @@ def flips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+FLAKY_KEYS = ("nodeid", "flips", "sessions", "outcomes")
+SLOW_KEYS = ("nodeid", "median_duration", "runs", "max_duration")
+
+
+def core(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows cut to the keys every target gives (the local store adds evidence and trends)."""
+    return [{k: row[k] for k in keys} for row in rows]
+
+
 def test_flaky_json(flips: Path, capsys: pytest.CaptureFixture[str]) -> None:
     found = run_json(capsys, "flaky", "--branch", "main", "--last", "7", "--min-flips", "1")
-    assert found == [
+    # The evidence: where each test flipped, and the sessions where a rerun passed.
+    assert [(f["flip_sessions"], f["rerun_passes"], f["session_ids"]) for f in found] == [
+        ([2, 3, 5, 6], 0, [1, 2, 3, 5, 6]),
+        ([7], 1, [7]),
+        ([6], 0, [1, 2, 3, 4, 5, 6]),
+    ]
+    assert core(found, FLAKY_KEYS) == [
         {
             "nodeid": "t.py::one",
             "flips": 4,
@@ -367,7 +383,8 @@ def test_flaky_json(flips: Path, capsys: pytest.CaptureFixture[str]) -> None:
     everything = run_json(capsys, "flaky", "--last", "20")
     assert [(f["nodeid"], f["flips"]) for f in everything] == [("t.py::three", 5), ("t.py::one", 4)]
     # Only the last 2 main sessions: the newest ran only "rerun", so the others have one outcome.
-    assert run_json(capsys, "flaky", "--branch", "main", "--last", "2", "--min-flips", "0") == [
+    last_two = run_json(capsys, "flaky", "--branch", "main", "--last", "2", "--min-flips", "0")
+    assert core(last_two, FLAKY_KEYS) == [
         {"nodeid": "t.py::rerun", "flips": 1, "sessions": 1, "outcomes": ["failed", "passed"]},
         {"nodeid": "t.py::one", "flips": 0, "sessions": 1, "outcomes": ["xpassed"]},
         {"nodeid": "t.py::three", "flips": 0, "sessions": 1, "outcomes": ["passed"]},
@@ -380,11 +397,11 @@ def test_flaky_human(flips: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "tests with at least 1 flip in the last 7 sessions on branch main"
-    assert lines[3].split() == ["FLIPS", "SESSIONS", "HISTORY", "TEST"]
+    assert lines[3].split() == ["FLIPS", "SESSIONS", "HISTORY", "FLIPPED", "IN", "TEST"]
     assert [line.split() for line in lines[4:]] == [
-        ["4", "5", "PFPEX", "t.py::one"],
-        ["1", "1", "FP", "t.py::rerun"],
-        ["1", "6", "FFEFFP", "t.py::three"],
+        ["4", "5", "PFPEX", "2,3,5,6", "t.py::one"],
+        ["1", "1", "FP", "7", "t.py::rerun"],
+        ["1", "6", "FFEFFP", "6", "t.py::three"],
     ]
     assert run(capsys, "flaky", "--min-flips", "9") == (
         0,
@@ -402,17 +419,26 @@ def timings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_slow_json(timings: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_json(capsys, "slow", "--top", "3") == [
+    top = run_json(capsys, "slow", "--top", "3")
+    # The trend: final durations oldest first, and the latest against the earlier median.
+    assert [(s["trend"], s["trend_sessions"], s["latest_duration"], s["change"]) for s in top] == [
+        ([1.0, 5.0, 3.0], [1, 2, 3], 3.0, 0.0),
+        ([2.0, 3.0], [2, 3], 3.0, 0.5),
+        ([2.0, 2.0, 10.0], [1, 2, 3], 10.0, 4.0),
+    ]
+    assert core(top, SLOW_KEYS) == [
         {"nodeid": "t.py::slow", "median_duration": 3.0, "runs": 3, "max_duration": 5.0},
         {"nodeid": "t.py::even", "median_duration": 2.5, "runs": 2, "max_duration": 3.0},
         {"nodeid": "t.py::mid", "median_duration": 2.0, "runs": 3, "max_duration": 10.0},
     ]
-    assert run_json(capsys, "slow", "--last", "1", "--top", "2") == [
+    last = run_json(capsys, "slow", "--last", "1", "--top", "2")
+    assert [s["change"] for s in last] == [None, None]  # one run: nothing to compare with
+    assert core(last, SLOW_KEYS) == [
         {"nodeid": "t.py::mid", "median_duration": 10.0, "runs": 1, "max_duration": 10.0},
         {"nodeid": "t.py::even", "median_duration": 3.0, "runs": 1, "max_duration": 3.0},
     ]
     rerun = [s for s in run_json(capsys, "slow", "--top", "50") if s["nodeid"] == "t.py::rerun"]
-    assert rerun == [
+    assert core(rerun, SLOW_KEYS) == [
         {"nodeid": "t.py::rerun", "median_duration": 0.2, "runs": 3, "max_duration": 0.2}
     ]
 
@@ -423,9 +449,9 @@ def test_slow_human(timings: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0] == "slowest tests by median duration over the last 10 sessions"
     assert [line.split() for line in lines[2:]] == [
-        ["MEDIAN", "MAX", "RUNS", "TEST"],
-        ["3.00s", "5.00s", "3", "t.py::slow"],
-        ["2.50s", "3.00s", "2", "t.py::even"],
+        ["MEDIAN", "MAX", "RUNS", "TREND", "LATEST", "TEST"],
+        ["3.00s", "5.00s", "3", "▁█▅", "+0%", "t.py::slow"],
+        ["2.50s", "3.00s", "2", "▁█", "+50%", "t.py::even"],
     ]
     empty = run(capsys, "slow", "--branch", "nope")
     assert empty == (0, "no test results in the last 10 sessions on branch nope\n", "")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..model import Outcome
+from ..ranking import flaky_evidence, slow_trend
 from ..reading import (
     LATEST,
     Json,
@@ -26,6 +27,7 @@ from ..reading import (
     sort_flaky,
     step_object,
 )
+from . import local_runs
 from .local_schema import DEFAULT_PATH, StoreDamaged, StoreError, connect, is_damage
 
 ENV_PATH = "TESTREPORT_LOCAL_PATH"
@@ -99,24 +101,38 @@ class LocalReader(Reader):
     # -- sessions ---------------------------------------------------------------------------
 
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
-        where, params = _branch_filter(branch)
-        rows = self._conn.execute(
-            f"SELECT * FROM sessions {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            (*params, per_page, (max(page, 1) - 1) * per_page),
-        )
-        return [_session(row) for row in rows]
+        # One row per logical run: sessions sharing a CI run id are joined (local_runs.py).
+        return local_runs.list_rows(self._conn, branch, page, per_page, _session)
 
     def session(self, ref: str, branch: Optional[str]) -> Json:
+        if local_runs.is_run_ref(ref):
+            return self._run(ref, branch)[0]
         return _session(self._resolve(ref, branch))
 
     def get_session(self, ref: str, branch: Optional[str]) -> Json:
+        if local_runs.is_run_ref(ref):
+            run, ids = self._run(ref, branch)
+            return {**run, "tests": self._run_tests(ids, failed_only=False)}
         row = self._resolve(ref, branch)
         session = _session(row)
         session["tests"] = self._tests(row["id"], failed_only=False)
         return session
 
     def failed(self, ref: str, branch: Optional[str]) -> list[Json]:
+        if local_runs.is_run_ref(ref):
+            return self._run_tests(self._run(ref, branch)[1], failed_only=True)
         return self._tests(self._resolve(ref, branch)["id"], failed_only=True)
+
+    def _run(self, ref: str, branch: Optional[str]) -> tuple[Json, list[int]]:
+        """The joined session object of ``run:<id>`` and its member session ids."""
+        rows = local_runs.resolve(self._conn, ref, branch, self.describe())
+        run_id = ref[len(local_runs.RUN_PREFIX) :]
+        return local_runs.join([_session(r) for r in rows], run_id), [r["id"] for r in rows]
+
+    def _run_tests(self, ids: list[int], *, failed_only: bool) -> list[Json]:
+        """Tests of several sessions, each marked with its ``session_id``."""
+        return [{**test, "session_id": session_id} for session_id in ids
+                for test in self._tests(session_id, failed_only=failed_only)]  # fmt: skip
 
     def failed_for_rerun(
         self, branch: Optional[str], exclude_uuid: Optional[str] = None
@@ -145,30 +161,31 @@ class LocalReader(Reader):
         recent, params = _recent_sessions(branch, last)
         # Sorted in SQL and streamed one test at a time, so memory stays bounded.
         rows = self._conn.execute(
-            f"SELECT nodeid, session_id, outcome FROM results WHERE session_id IN ({recent})"
-            f" AND outcome IN ({', '.join('?' * len(_COUNTED))})"
+            "SELECT nodeid, session_id, outcome, attempt FROM results"
+            f" WHERE session_id IN ({recent}) AND outcome IN ({', '.join('?' * len(_COUNTED))})"
             " ORDER BY nodeid, session_id, attempt, id",
             (*params, *_COUNTED),
         )
         found = []
         for nodeid, group in groupby(rows, key=lambda r: r["nodeid"]):
-            history = [(r["session_id"], r["outcome"]) for r in group]
-            row = flaky_object(nodeid, [o for _, o in history], len({s for s, _ in history}))
+            history = [(r["session_id"], r["outcome"], r["attempt"]) for r in group]
+            row = flaky_object(nodeid, [o for _, o, _ in history], len({s for s, _, _ in history}))
             if row["flips"] >= min_flips:
-                found.append(row)
+                found.append({**row, **flaky_evidence(history)})
         return sort_flaky(found)
 
     def slow(self, top: int, last: int, branch: Optional[str]) -> list[Json]:
         recent, params = _recent_sessions(branch, last)
         rows = self._conn.execute(
-            f"SELECT nodeid, duration FROM results WHERE session_id IN ({recent}) AND final = 1"
-            " ORDER BY nodeid",
+            "SELECT nodeid, session_id, duration FROM results"
+            f" WHERE session_id IN ({recent}) AND final = 1 ORDER BY nodeid, session_id, id",
             params,
         )
         # nlargest keeps only the current top N while streaming; groups arrive in node id order
         # and nlargest is stable, so on equal medians the smaller node id ranks first.
-        groups = groupby(rows, key=lambda r: r["nodeid"])
-        medians = (slow_object(nodeid, [r["duration"] for r in group]) for nodeid, group in groups)
+        groups = ((n, [(r["session_id"], r["duration"]) for r in g])
+                  for n, g in groupby(rows, key=lambda r: r["nodeid"]))  # fmt: skip
+        medians = ({**slow_object(n, [d for _, d in p]), **slow_trend(p)} for n, p in groups)
         return heapq.nlargest(top, medians, key=lambda row: row["median_duration"])
 
     def history(self, nodeid: str, last: int, branch: Optional[str]) -> list[Json]:
