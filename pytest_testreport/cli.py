@@ -397,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "in this directory or a parent)")  # fmt: skip
     sub.add_argument("--dry-run", action="store_true", help="list what would be sent")
     sub.set_defaults(run=cmd_replay)
+    from .cli_shard import add_verbs as add_shard_verbs  # durations (cli_shard.py)
+
+    add_shard_verbs(verbs)
     for name in available():
         target_class(name).add_commands(verbs)
     return parser
