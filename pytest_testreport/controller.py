@@ -22,6 +22,7 @@ from .config import Settings
 from .engine import Engine, SenderState, Target
 from .engine.process import DeliveryProcess
 from .model import Session, TestResult, TestStart
+from .quarantine import quarantined
 from .report import job_summary
 from .reports import ResultAssembler
 
@@ -33,7 +34,7 @@ class Controller:
         self.config = config
         self.settings = settings
         self.targets = targets
-        self.assembler = ResultAssembler(settings.capture)
+        self.assembler = ResultAssembler(settings.capture, quarantined(config))
         self.engine: Engine | DeliveryProcess = (
             Engine(targets, settings.spool_path)
             if settings.values.get("delivery") == "thread"
