@@ -243,3 +243,9 @@ def test_bad_values_are_usage_errors(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--testreport-shard=1/2", "--testreport-durations=d.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "seconds must be a number" in "\n".join(result.errlines)
+
+
+def test_durations_verb_without_a_store(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["durations"]) == 1
+    assert "no store found" in capsys.readouterr().err
