@@ -12,7 +12,7 @@ import pytest
 
 from . import hookspecs
 from .api import TestReportFixture
-from .config import add_options, load_settings, looks_like_targets
+from .config import Settings, add_options, load_settings, looks_like_targets
 from .runner import Runner
 from .targets import make_targets
 
@@ -97,7 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(controller, "testreport-controller")
 
 
-def _register_history(config: pytest.Config, settings: Any) -> None:
+def _register_history(config: pytest.Config, settings: Settings) -> None:
     """Sharding and quarantine, read once here (the controller, under xdist)."""
     if settings.shard is not None:
         from .shard import resolve_shard
