@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dry-run", action="store_true", help="list what would be sent")
     sub.set_defaults(run=cmd_replay)
     add_store_verbs(verbs)  # import, merge (cli_store.py)
+    from .cli_shard import add_verbs as add_shard_verbs  # durations (cli_shard.py)
+
+    add_shard_verbs(verbs)
     for name in available():
         target_class(name).add_commands(verbs)
     return parser

@@ -139,7 +139,9 @@ CORE_OPTIONS: tuple[Option, ...] = (
 
 
 def all_options() -> tuple[Option, ...]:
-    return CORE_OPTIONS + registry.target_options()
+    from .history_options import HISTORY_OPTIONS  # it imports Option from here
+
+    return CORE_OPTIONS + HISTORY_OPTIONS + registry.target_options()
 
 
 def usage_error(message: str) -> Exception:

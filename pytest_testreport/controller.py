@@ -24,6 +24,7 @@ from .engine.process import DeliveryProcess
 from .engine.scrub import content_secrets
 from .engine.secrets import mask
 from .model import Session, TestResult, TestStart
+from .quarantine import quarantined
 from .report import job_summary
 from .reports import ResultAssembler
 
@@ -35,7 +36,7 @@ class Controller:
         self.config = config
         self.settings = settings
         self.targets = targets
-        self.assembler = ResultAssembler(settings.capture)
+        self.assembler = ResultAssembler(settings.capture, quarantined(config))
         secrets = content_secrets(settings)  # also known to ``mask`` for the terminal summary
         self.engine: Engine | DeliveryProcess = (
             Engine(targets, settings.spool_path, secrets)

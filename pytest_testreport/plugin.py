@@ -12,12 +12,13 @@ import pytest
 
 from . import hookspecs
 from .api import TestReportFixture
-from .config import add_options, load_settings, looks_like_targets
+from .config import Settings, add_options, load_settings, looks_like_targets
 from .runner import Runner
 from .targets import make_targets
 
 WORKER_ACTIVE = "testreport_active"
 WORKER_FAILED = "testreport_failed_nodeids"
+WORKER_SHARD = "testreport_shard"
 
 # Runs that only look at tests and do not run them report nothing.
 _LOOK_ONLY_OPTIONS = ("collectonly", "setupplan", "setuponly", "showfixtures",
@@ -69,12 +70,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
             selection = FailedSelection(workerinput[WORKER_FAILED])
             config.pluginmanager.register(selection, "testreport-selection")
+        if workerinput.get(WORKER_SHARD) is not None:
+            from .shard import ShardSelection
+
+            config.pluginmanager.register(ShardSelection(*workerinput[WORKER_SHARD]),
+                                          "testreport-shard")  # fmt: skip
         return
     settings = load_settings(config)
     if settings.failed_from:
         from .selection import resolve_failed
 
         config.pluginmanager.register(resolve_failed(settings), "testreport-selection")
+    _register_history(config, settings)
     active = settings.enabled and not _look_only(config)
     if not _look_only(config) and (settings.html is not None or len(settings.targets) > 1):
         from .report.at_end import AtEnd  # the HTML report and the remote targets' delivery notes
@@ -88,6 +95,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
     controller = Controller(config, settings, targets)
     config.pluginmanager.register(controller, "testreport-controller")
+
+
+def _register_history(config: pytest.Config, settings: Settings) -> None:
+    """Sharding and quarantine, read once here (the controller, under xdist)."""
+    if settings.shard is not None:
+        from .shard import resolve_shard
+
+        config.pluginmanager.register(resolve_shard(settings), "testreport-shard")
+    if settings.quarantine and not _look_only(config):
+        from .quarantine import PLUGIN_NAME, load_quarantine
+
+        config.pluginmanager.register(load_quarantine(settings), PLUGIN_NAME)
 
 
 def _register_runner(config: pytest.Config, runner: Runner) -> None:
@@ -104,6 +123,9 @@ def pytest_configure_node(node: Any) -> None:
     selection = config.pluginmanager.get_plugin("testreport-selection")
     if selection is not None:
         node.workerinput[WORKER_FAILED] = selection.nodeids
+    shard = config.pluginmanager.get_plugin("testreport-shard")
+    if shard is not None:  # each worker plans from the controller's durations
+        node.workerinput[WORKER_SHARD] = (shard.index, shard.count, shard.durations)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ pure: it never touches pytest's config or does I/O, so it behaves the same every
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .api import EXTRA_ATTR
 from .model import (
@@ -117,8 +117,10 @@ class ResultAssembler:
     that were retried (to number their attempts when the rerun plugin does not).
     """
 
-    def __init__(self, capture: str = "failed") -> None:
+    def __init__(self, capture: str = "failed",
+                 quarantined: Optional[Callable[[str], bool]] = None) -> None:  # fmt: skip
         self._capture = capture
+        self._quarantined = quarantined  # tags those tests ``quarantined`` (quarantine.py)
         self._keep_all, self._keep_failed = capture == "all", capture == "failed"
         self._open: dict[str, _Pending] = {}
         self._attempts: dict[str, int] = {}
@@ -163,7 +165,10 @@ class ResultAssembler:
         location = report.location
         location = tuple(location) if location else (nodeid, None, "")
         start = getattr(report, "start", 0) or time.time()
-        return _Pending(nodeid, location, start)  # type: ignore[arg-type]
+        pending = _Pending(nodeid, location, start)  # type: ignore[arg-type]
+        if self._quarantined is not None and self._quarantined(nodeid):
+            pending.tags.append("quarantined")  # every target maps the result's tags
+        return pending
 
     def _apply(self, pending: _Pending, report: Any, when: str) -> None:
         if not pending.worker:

@@ -29,8 +29,9 @@ def test_off_by_default(suite: pytest.Pytester) -> None:
 
 
 # What a run that reports nothing may load of ours: the option declarations, not the targets.
-START_UP_MODULES = {"api", "config", "hookspecs", "plugin", "runner", "targets",
-                    "targets.options", "text"}  # fmt: skip
+# history_options: the shard and quarantine options (declarations only), as targets.options.
+START_UP_MODULES = {"api", "config", "history_options", "hookspecs", "plugin", "runner",
+                    "targets", "targets.options", "text"}  # fmt: skip
 
 
 def test_a_run_that_reports_nothing_imports_no_target(pytester: pytest.Pytester) -> None:

@@ -26,7 +26,7 @@ MAX_SPANS, SPAN_CHARS = 100, 1000
 EXECUTION_TAG = "execution_tag:"  # metadata key prefix for @pytest.mark.execution_tag(key, value)
 # Our own tags; user keys must not equal them or be dot-prefixes of them.
 OWN_TAGS = ("test.attempt", "test.phase", "test.pytest_collection_error", "pytest.outcome",
-            "pytest.rerun")  # fmt: skip
+            "pytest.rerun", "pytest.quarantined")  # fmt: skip
 RESULTS = {Outcome.PASSED: "passed", Outcome.FAILED: "failed", Outcome.ERROR: "failed",
            Outcome.SKIPPED: "skipped", Outcome.XFAILED: "skipped",
            Outcome.XPASSED: "passed"}  # fmt: skip
@@ -86,7 +86,7 @@ def parse_upload_tags(value: str) -> dict[str, str]:
 
 
 def own_tags(result: TestResult) -> dict[str, str]:
-    """The tags we add: attempt, error phase, collection error, exact pytest outcome, rerun."""
+    """The tags we add: attempt, error phase, collection error, exact outcome, rerun, quarantine."""
     tags = {"test.attempt": str(result.attempt)}
     failure = result.failure
     if result.kind is ResultKind.COLLECTION_ERROR:
@@ -103,6 +103,8 @@ def own_tags(result: TestResult) -> dict[str, str]:
         tags["pytest.outcome"] = "xpassed"
     if not result.final:
         tags["pytest.rerun"] = "true"
+    if "quarantined" in result.tags:  # marker tags are not sent here; this one matters
+        tags["pytest.quarantined"] = "true"
     return tags
 
 

@@ -49,6 +49,7 @@ class FakeBuildkite(FakeService):
         self.runs: dict[str, BkRun] = {}
         self.uploads: list[BkUpload] = []
         self.labels: dict[tuple[str, str], list[str]] = {}  # (scope, name) -> labels
+        self.muted: Optional[list[tuple[str, str]]] = []  # (scope, name); None: no such list
         self._test_ids: dict[tuple[str, str], str] = {}
         self.rest_limits()
         self.route("POST", r"/v1/uploads", self._upload, auth="upload")
@@ -58,6 +59,7 @@ class FakeBuildkite(FakeService):
             (r"/runs/(?P<rid>[^/]+)", self._get_run),
             (r"/runs/(?P<rid>[^/]+)/failed_executions", self._failed),
             ("/tests", self._tests),
+            ("/tests/muted", self._muted),
         ):
             self.route("GET", base + path, handler, auth="rest")
         self.start()
@@ -94,6 +96,12 @@ class FakeBuildkite(FakeService):
         """Label a test (e.g. ``"flaky"``) for ``GET .../tests?label=``."""
         with self.lock:
             self.labels[(scope, name)] = list(labels)
+
+    def mute(self, scope: str, name: str) -> None:
+        """Mute a test, as the UI does (for ``GET .../tests/muted``)."""
+        with self.lock:
+            assert self.muted is not None
+            self.muted.append((scope, name))
 
     def rest_limits(self, org: int = 200, user: int = 50, window: float = 60.0) -> None:
         """REST rate limits per window (documented defaults: 200 org, 50 user, per minute)."""
@@ -324,6 +332,21 @@ class FakeBuildkite(FakeService):
                         "labels": labels,
                     }
                 )
+        return self._paginate(rec, items)
+
+    def _muted(self, rec: RecordedRequest, org: str, suite: str) -> Reply:
+        """Muted tests (reference §2); 404 when the suite has no test states (``muted=None``)."""
+        base = self._suite_base(org, suite)
+        if self.muted is None:
+            return Reply(404, {"message": "Not Found"})
+        items = []
+        for scope, name in self.muted:
+            test_id = self._test_id({"scope": scope, "name": name})
+            items.append({"id": test_id, "url": f"{base}/tests/{test_id}",
+                          "web_url": f"https://buildkite.com/organizations/{org}/analytics/suites/"
+                                     f"{suite}/tests/{test_id}",
+                          "scope": scope, "name": name, "location": None,
+                          "file_name": scope.split("::")[0]})  # fmt: skip
         return self._paginate(rec, items)
 
 
