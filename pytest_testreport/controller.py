@@ -145,6 +145,10 @@ class Controller:
         self.states = self.engine.finish(self.session, max(0.0, ends - time.monotonic()))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .targets.remote import tls_notices
+
+        for line in tls_notices(self.settings, self.targets):  # seen even if warnings are off
+            terminalreporter.write_line(line)
         for state in self.states:
             for line in summary_lines(state):
                 terminalreporter.write_line(line)
