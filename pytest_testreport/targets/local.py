@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..engine.private import create_file
 from ..engine.target import Target
 from ..model import Session, TestResult
 
@@ -122,7 +123,7 @@ def connect(
     """Open the store, creating it or migrating it forward to ``target_version``."""
     if not create and not path.exists():
         raise StoreError(f"no store at {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_file(path)  # 0600 (SQLite gives its -wal and -shm files the same mode)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
