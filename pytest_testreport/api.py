@@ -24,9 +24,24 @@ MAX_METADATA_VALUE = 2000
 
 
 class TestReportWarning(UserWarning):
-    """A step or metadata call that could not be recorded."""
+    """A notice of ours: a step or metadata call not recorded, TLS verification off."""
 
     __test__ = False
+
+
+def warn(message: str, stacklevel: int = 2) -> None:
+    """Emit a ``TestReportWarning`` that never raises.
+
+    A filter that turns it into an error (``-W error``) would break the run (INTERNALERROR
+    at start-up, a failed import in a conftest) over a notice: it is shown instead. A filter
+    that ignores it still does.
+    """
+    try:
+        warnings.warn(message, TestReportWarning, stacklevel=stacklevel + 1)
+    except TestReportWarning:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", TestReportWarning)
+            warnings.warn(message, TestReportWarning, stacklevel=stacklevel + 1)
 
 
 class _Recorder:
@@ -68,11 +83,7 @@ class _Recorder:
 
     def _usable(self, what: str) -> bool:
         if not self._active:
-            warnings.warn(
-                f"testreport: {what} called outside a running test; ignored",
-                TestReportWarning,
-                stacklevel=4,
-            )
+            warn(f"testreport: {what} called outside a running test; ignored", stacklevel=4)
         return self._active
 
     def add_metadata(self, key: str, value: Any) -> None:

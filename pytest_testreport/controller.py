@@ -161,6 +161,10 @@ class Controller:
         return any(s.undelivered or not s.closed for s in self.states)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .targets.remote import tls_notices
+
+        for line in tls_notices(self.settings, self.targets):  # seen even if warnings are off
+            terminalreporter.write_line(line)
         for state in self.states:
             for line in summary_lines(state):
                 terminalreporter.write_line(mask(line))

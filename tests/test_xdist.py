@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections import Counter
 
 import pytest
 from _pytest.junitxml import mangle_test_address
 
 from .conftest import by_nodeid, cli_json, latest, store_path
-from .junit import junit_outcomes
+from .junit import junit_counts, junit_outcomes
 
 pytest.importorskip("xdist")
 
@@ -97,12 +96,11 @@ def test_same_results_as_junitxml(pytester: pytest.Pytester, mode: list[str]) ->
     session = latest(pytester)
     assert our_outcomes(session) == junit_outcomes(junit, unique=True)
     counts = Counter(_AS_JUNIT.get(t["outcome"], t["outcome"]) for t in session["tests"])
-    suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None
-    assert session["tests_count"] == int(suite.get("tests"))
-    assert counts["failed"] == int(suite.get("failures")) == session["failed_count"]
-    assert counts["error"] == int(suite.get("errors")) == session["error_count"]
-    assert counts["skipped"] == int(suite.get("skipped"))
+    junit_count = junit_counts(junit)
+    assert session["tests_count"] == junit_count["tests"]
+    assert counts["failed"] == junit_count["failures"] == session["failed_count"]
+    assert counts["error"] == junit_count["errors"] == session["error_count"]
+    assert counts["skipped"] == junit_count["skipped"]
     if "-n" in mode or "--dist" in mode:
         assert {t["worker"] for t in session["tests"] if t["kind"] == "test"} <= {"gw0", "gw1"}
 

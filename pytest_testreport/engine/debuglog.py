@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, TextIO
 
+from .private import open_append
 from .secrets import mask
 
 
@@ -22,8 +23,7 @@ class DebugLog:
         stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         with self._lock:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
+                self._file = open_append(self.path)  # 0600, in folders made 0700
             self._file.write(f"{stamp} {target} {mask(line)}\n")
             self._file.flush()
 

@@ -22,6 +22,7 @@ except ImportError:  # Windows: no advisory locks; replay then trusts the user
     fcntl = None  # type: ignore[assignment]
 
 from ..model import Session, TestResult
+from .private import open_append
 from .secrets import mask
 
 SPOOL_VERSION = 1
@@ -103,8 +104,7 @@ class Journal:
     def _add(self, record: dict[str, Any]) -> int:
         with self._lock:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
+                self._file = open_append(self.path)  # 0600, in folders made 0700
                 if fcntl is not None:  # replay skips a journal a running pytest still writes
                     fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._write(

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from ..engine.private import make_dirs
 from ..reading import Json, parse_time
 
 _HERE = Path(__file__).parent
@@ -81,7 +82,7 @@ def render(data: Json) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``path`` whole or not at all: a browser never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)  # folders we create (.testreport/) are 0700, as everywhere
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..config import usage_error
 from ..engine.secrets import Secret
+from .options import refuse_plain_http
 from .remote import make_client, read_secret
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def parse_api_url(value: str) -> str:
         raise ValueError(
             "expected an http(s) URL, e.g. https://api.buddy.works or https://buddy.example.com/api"
         )
+    refuse_plain_http(value)
     return value.rstrip("/") + "/"
 
 

@@ -15,7 +15,6 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Optional
-from urllib.parse import urlsplit
 
 from .. import __version__
 from ..ci import CIInfo
@@ -46,14 +45,6 @@ OVERRIDES = {key: f"BUILDKITE_ANALYTICS_{suffix}" for key, suffix in (
 
 
 # -- option values ------------------------------------------------------------------------------
-def parse_url(value: str) -> str:
-    """``testreport_buildkite_api_url`` and ``_rest_url``: an http(s) URL."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("expected an http(s):// URL")
-    return value.strip().rstrip("/")
-
-
 def parse_batch_size(value: str) -> int:
     """``testreport_buildkite_batch_size``: 1 to the documented maximum."""
     try:

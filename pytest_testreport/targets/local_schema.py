@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..engine.errors import UnusableError
+from ..engine.private import create_file
 
 DEFAULT_PATH = Path(".testreport") / "results.sqlite"
 
@@ -151,7 +152,7 @@ def connect(
     """Open the store, creating it or migrating it forward to ``target_version``."""
     if not create and not path.exists():
         raise StoreError(f"no store at {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_file(path)  # 0600 (SQLite gives its -wal and -shm files the same mode)
     conn: Optional[sqlite3.Connection] = None
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)

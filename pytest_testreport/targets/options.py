@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
+from urllib.parse import urlsplit
 
 from ..config import Option, parse_bool, parse_choice, parse_seconds, parse_text
 
@@ -42,6 +43,33 @@ def parse_verify(value: str) -> Union[bool, str]:
     if not Path(value).expanduser().is_file():
         raise ValueError("expected true, false or the path of a CA bundle file")
     return str(Path(value).expanduser())
+
+
+# The vendors' own domains: plain http:// to them would send a token in the clear.
+VENDOR_DOMAINS = ("buddy.works", "browserstack.com", "buildkite.com")
+
+
+def refuse_plain_http(url: str) -> None:
+    """ValueError for plain http:// to a vendor's host; https, loopback and other hosts pass.
+
+    Other hosts may use http:// (a local proxy, an on-premises install, a test fake).
+    """
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").rstrip(".")  # urlsplit gives it in lower case
+    if parts.scheme == "http" and any(
+        host == domain or host.endswith("." + domain) for domain in VENDOR_DOMAINS
+    ):
+        raise ValueError(f"plain http:// to {host} would send the token unencrypted: use https://")
+
+
+def parse_url(value: str) -> str:
+    """An http(s) URL without its trailing slash (plain http:// to a vendor refused)."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http(s):// URL")
+    refuse_plain_http(value)
+    return value.rstrip("/")
 
 
 def http_options(name: str, default_rate: Optional[str] = None) -> tuple[Option, ...]:
@@ -117,7 +145,7 @@ _BROWSERSTACK: tuple[Option, ...] = (
     token_option("browserstack_access_key", "BrowserStack access key (also "
                  "BROWSERSTACK_ACCESS_KEY); environment or ini only", ("BROWSERSTACK_ACCESS_KEY",)),
     Option("browserstack_api_url", f"BrowserStack API base URL (default {BROWSERSTACK_API_URL})",
-           default=BROWSERSTACK_API_URL, metavar="URL"),
+           parse_url, BROWSERSTACK_API_URL, "URL"),
     Option("browserstack_project", "project name (also BROWSERSTACK_PROJECT_NAME; default: the "
            "rootdir's name)", metavar="NAME", vendor_env=("BROWSERSTACK_PROJECT_NAME",)),
     Option("browserstack_build_name", "build name (also BROWSERSTACK_BUILD_NAME; default: the CI "
@@ -144,7 +172,7 @@ _BUILDKITE: tuple[Option, ...] = (
                  ("BUILDKITE_ANALYTICS_TOKEN",)),
     Option("buildkite_token_file", "file holding the suite API token", metavar="PATH"),
     Option("buildkite_api_url", f"upload API base URL (default {BUILDKITE_API_URL})",
-           deferred(".buildkite", "parse_url"), BUILDKITE_API_URL, "URL",
+           parse_url, BUILDKITE_API_URL, "URL",
            vendor_env=("BUILDKITE_ANALYTICS_API_URL",)),
     Option("buildkite_tags", "upload tags for every execution (at most 10): KEY=VALUE,... "
            "or a JSON object", deferred(".buildkite_map", "parse_upload_tags"), {},
@@ -156,7 +184,7 @@ _BUILDKITE: tuple[Option, ...] = (
     Option("buildkite_org", "organization slug, for reading back", parse_text, None, "SLUG"),
     Option("buildkite_suite", "test suite slug, for reading back", parse_text, None, "SLUG"),
     Option("buildkite_rest_url", f"REST API base URL (default {BUILDKITE_REST_URL})",
-           deferred(".buildkite", "parse_url"), BUILDKITE_REST_URL, "URL"),
+           parse_url, BUILDKITE_REST_URL, "URL"),
     *http_options("buildkite", None),
 )  # fmt: skip
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from ..api import warn
 from ..config import Settings, usage_error
 from ..engine.debuglog import debug_log
 from ..engine.limits import Deadline
@@ -55,13 +56,8 @@ def make_client(
     from ..engine.http import HttpClient, HttpOptions
 
     verify = settings.values.get(f"{name}_verify", True)
-    if verify is False:
-        import warnings
-
-        warnings.warn(
-            f"testreport: TLS verification is OFF for {name} (testreport_{name}_verify = false)",
-            stacklevel=2,
-        )
+    if verify is False:  # also a line of the terminal summary (tls_notices), which no filter hides
+        warn(f"testreport: TLS verification is OFF for {name} (testreport_{name}_verify = false)")
     options = HttpOptions(
         connect_timeout=settings.values["connect_timeout"],
         read_timeout=settings.values["read_timeout"],
@@ -79,6 +75,15 @@ def make_client(
         debug=debug_log(settings.debug_path) if debug else None,
         auth_hint=auth_hint,
     )
+
+
+def tls_notices(settings: Settings, targets: list[Target]) -> list[str]:
+    """Terminal summary lines for the targets that talk TLS without verifying it."""
+    return [
+        f"testreport {t.name}: TLS verification is OFF (testreport_{t.name}_verify = false)"
+        for t in targets
+        if settings.values.get(f"{t.name}_verify", True) is False
+    ]
 
 
 class HttpTarget(Target):
