@@ -6,12 +6,16 @@ import contextlib
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_testreport.cli import main as cli_main
+
+from .engine_helpers import CollectFake
+from .helpers_store import SampleStore
 
 pytest_plugins = ["pytester", "tests.fakes.plugin"]
 
@@ -27,6 +31,30 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # A CI running this suite must not get the runs under test in its job summary.
     for name in ("GITHUB_STEP_SUMMARY", "BUILDKITE"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 columns, no colors: what the CLI tests assert, whatever terminal runs them."""
+    monkeypatch.setenv("COLUMNS", "100")
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SampleStore:
+    """A sample store in ``proj/.testreport/``, with ``proj`` as the working directory."""
+    made = SampleStore(tmp_path / "proj" / ".testreport" / "results.sqlite")
+    monkeypatch.chdir(tmp_path / "proj")
+    return made
+
+
+@pytest.fixture
+def collect_fake() -> Iterator[CollectFake]:
+    """The engine tests' generic collecting service, on 127.0.0.1."""
+    service = CollectFake()
+    yield service
+    service.stop()
 
 
 def cli_json(*args: str) -> Any:

@@ -20,10 +20,8 @@ FAST = {"connect_timeout": 1.0, "read_timeout": 1.0}
 
 
 @pytest.fixture
-def fake():
-    service = CollectFake()
-    yield service
-    service.stop()
+def fake(collect_fake: CollectFake) -> CollectFake:
+    return collect_fake
 
 
 def handed_over(ledger: Ledger, tracker: Tracker, items: list[Any]) -> None:

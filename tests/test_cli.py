@@ -35,19 +35,7 @@ def columns(line: str) -> int:
     )
 
 
-@pytest.fixture(autouse=True)
-def _plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """100 columns, no colors: what these tests assert, whatever terminal runs them."""
-    monkeypatch.setenv("COLUMNS", "100")
-    for name in ("NO_COLOR", "FORCE_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SampleStore:
-    made = SampleStore(tmp_path / "proj" / ".testreport" / "results.sqlite")
-    monkeypatch.chdir(tmp_path / "proj")
-    return made
+pytestmark = pytest.mark.usefixtures("plain_terminal")
 
 
 # -- list -------------------------------------------------------------------------------------

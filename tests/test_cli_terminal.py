@@ -22,18 +22,7 @@ LONG_DIRS = "tests/" + "/".join(f"package_{n}" for n in range(12)) + "/test_modu
 LONG_ID = f"{LONG_DIRS}::TestSomething::test_the_thing[case-1]"
 
 
-@pytest.fixture(autouse=True)
-def _terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "100")
-    for name in ("NO_COLOR", "FORCE_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SampleStore:
-    made = SampleStore(tmp_path / "proj" / ".testreport" / "results.sqlite")
-    monkeypatch.chdir(tmp_path / "proj")
-    return made
+pytestmark = pytest.mark.usefixtures("plain_terminal")
 
 
 def test_durations_under_a_second_in_milliseconds() -> None:

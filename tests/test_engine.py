@@ -26,10 +26,8 @@ FAST = {"connect_timeout": 1.0, "read_timeout": 1.0}
 
 
 @pytest.fixture
-def fake():
-    service = CollectFake()
-    yield service
-    service.stop()
+def fake(collect_fake: CollectFake) -> CollectFake:
+    return collect_fake
 
 
 def run_engine(target: CollectTarget, spool: Path, count: int = 120, timeout: float = 20.0,
