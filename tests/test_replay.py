@@ -129,6 +129,10 @@ def test_a_torn_acknowledgement_loses_nothing(collect: CollectFake, tmp_path: Pa
 
 
 # -- item 6: a session whose open never answered ------------------------------------------------
+# On a heavily loaded machine the delivery process can miss its report deadline; the pytest
+# process then takes over, opens the session afresh and leaves no journal to replay (that path
+# is test_takeover.py's). Only that missing precondition (no journal: ValueError) is rerun.
+@pytest.mark.flaky(reruns=2, only_rerun=["ValueError"])
 @pytest.mark.parametrize("service", ["buddy", "browserstack"])
 def test_replay_opens_a_session_the_run_never_heard_back_about(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, service: str
