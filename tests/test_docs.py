@@ -53,3 +53,28 @@ def test_a_drifted_table_is_noticed() -> None:
 def test_a_page_without_the_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="markers"):
         load_generator().render("# Options\n")
+
+
+def slugs(markdown: Path) -> set[str]:
+    """The anchors of a page's headings, as GitHub and MkDocs spell them."""
+    found = set()
+    for line in markdown.read_text(encoding="utf-8").splitlines():
+        if re.match(r"^#{1,6} ", line):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_the_readme_links_lead_to_files_and_headings_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    checked = 0
+    for target in LINK.findall(readme):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        file = ROOT / path if path else ROOT / "README.md"
+        assert file.exists(), target
+        if anchor:
+            assert anchor in slugs(file), target
+        checked += 1
+    assert checked > 10  # the links were found at all
