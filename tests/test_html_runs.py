@@ -137,3 +137,21 @@ def test_at_the_end_of_a_shard_the_report_shows_the_run_when_the_store_has_its_s
     assert (data["session"]["run"], data["session"]["sessions"]) == ("run:5", [1, 2])
     write_for(store, out, alone.uuid)  # no CI run id: a session of its own, as before
     assert page_data(out)["session"]["id"] == alone.id and "run" not in page_data(out)["session"]
+
+
+def test_a_second_shard_against_the_same_store_reports_the_run_at_its_end(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_a="def test_a():\n    pass\n",
+                        test_b="def test_b():\n    assert 0\n")  # fmt: skip
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    args = ["--testreport", "--testreport-html", "-p", "no:cacheprovider"]
+    path = pytester.path / ".testreport" / "report.html"
+    pytester.runpytest(*args, "test_a.py")  # shard 1: the store has no other shard yet
+    assert "run" not in page_data(path)["session"]
+    pytester.runpytest(*args, "test_b.py")  # shard 2 of the same CI run
+    data = page_data(path)
+    assert (data["session"]["run"], data["session"]["sessions"]) == ("run:42", [1, 2])
+    assert dict(zip(data["tests"]["nodeid"], data["tests"]["session"])) == {
+        "test_a.py::test_a": 1, "test_b.py::test_b": 2}  # fmt: skip
