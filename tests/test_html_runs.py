@@ -98,6 +98,7 @@ def test_a_rerun_job_of_the_same_run_counts_each_test_once_with_its_newest_outco
         "a.py::t1": 3, "a.py::t2": 3, "b.py::t3": 2}  # fmt: skip
     assert data["failures"] == []  # the failure was superseded by the re-run's pass
     assert [h["sessions"] for h in data["history"]] == [[1, 2, 3]]
+    assert sorted(s["nodeid"] for s in data["slow"]) == ["a.py::t1", "a.py::t2", "b.py::t3"]
 
 
 def test_the_report_of_one_session_stays_a_session_report(
