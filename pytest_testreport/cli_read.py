@@ -273,8 +273,6 @@ def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
 
     if not isinstance(reader, LocalReader):
         raise Unsupported("html reads the local store only (leave out --target)")
-    if args.session.startswith("run:"):  # not joined in the report yet: say so, never half of it
-        raise Unsupported("html shows one session; name one of the run's (see list --json)")
     output = Path(args.output) if args.output else reader.path.parent / DEFAULT_OUTPUT.name
     try:
         session = write_report(reader, output, args.session, args.last, args.branch)
@@ -282,7 +280,8 @@ def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
         print(f"{PROG}: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"session": session["id"], "path": str(output)}))
+        run = {"run": session["run"]} if session.get("run") else {}  # run:<id>: its shards joined
+        print(json.dumps({"session": session["id"], **run, "path": str(output)}))
     else:
         print(output)
     return 0

@@ -155,3 +155,46 @@ def test_scrolling_renders_rows_as_they_come_into_view(browser: Any, report: Pat
     page.wait_for_selector("#table-body .nodeid[title='t/test_many.py::test_99']")
     assert page.locator("#table-body .row").count() < 100
     assert view.errors == []
+
+
+@pytest.fixture
+def run_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """Two CI runs of two shards each in one store (as ``merge`` leaves them); run 8 reported."""
+    store = tmp_path / "s.sqlite"
+    for hour, run_id in enumerate(("7", "8")):
+        for minute, shard in enumerate(("a", "b")):
+            results = [make_result(f"t/test_{shard}.py::test_{n}") for n in range(30)]
+            if (run_id, shard) == ("8", "b"):
+                results[0] = make_result("t/test_b.py::test_0", "failed", message="shard b broke")
+            record(store, results, run_id=run_id, provider="github",
+                   started=T0 + timedelta(hours=hour, minutes=minute))  # fmt: skip
+    out = tmp_path / "run.html"
+    assert run(capsys, "--store", str(store), "html", "run:8", "-o", str(out))[0] == 0
+    return out
+
+
+def test_a_logical_run_shows_its_shards_in_a_browser(browser: Any, run_report: Path) -> None:
+    view = Page(browser, run_report)
+    page = view.page
+    assert page.inner_text("h1") == "Run 8"
+    assert page.inner_text("#run-sessions") == "3, 4"
+    assert page.locator("#shards tbody tr").count() == 2
+    counts = page.eval_on_selector_all(
+        "#counts .count",
+        "els => els.map(e => [e.dataset.outcome, e.querySelector('b').textContent])",
+    )
+    assert dict(counts)["all"] == "60" and dict(counts)["failed"] == "1"
+    # The failure names its shard; the table has a session column to sort by.
+    assert "session 4" in page.inner_text("details.failure summary")
+    page.click("#table-head button[data-key=session]")  # ascending: shard a first
+    first = page.eval_on_selector("#table-body .row", "r => r.children[2].textContent")
+    assert first == "3"
+    page.click("#table-head button[data-key=session]")
+    assert page.eval_on_selector("#table-body .row", "r => r.children[2].textContent") == "4"
+    # History: one bar per logical run (two), not per session (four).
+    assert page.locator("#chart-outcomes g.bar").count() == 2
+    assert "run 8 (sessions 3, 4)" in page.eval_on_selector(
+        "#chart-outcomes g.bar:last-of-type title", "t => t.textContent"
+    )
+    assert view.errors == []
+    assert [u for u in view.requests if not u.startswith("file://")] == []

@@ -13,11 +13,14 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine import SenderState
 from pytest_testreport.model import Session
 from pytest_testreport.report.job_summary import RunNotes, render
+from pytest_testreport.targets.buddy import BuddyTarget
 
 from .buildkite_helpers import CI_VARIABLES, FAST, use_fake
+from .fakes.buddy import FakeBuddy
 from .helpers_store import make_result
 
 FAKE_SECRET = "fake-secret-value-0000"
@@ -201,3 +204,79 @@ def test_render_bounds_and_escapes() -> None:
     assert "... and 10 more" in text
     assert "(https://x.example/a%20b%28c%29%7Cd)" in text
     assert targets[1][1] == "delivered (1 result); HTTP 500 body | <html>"
+
+
+# -- links to each failed test on the remote targets ------------------------------------------
+
+
+def links(text: str) -> dict[str, dict[str, str]]:
+    """Per failure row (node id): link text -> href of its Links cell."""
+    tokens = gfm().parse(text)
+    found: dict[str, dict[str, str]] = {}
+    row: list[Any] = []
+    for index, token in enumerate(tokens):
+        if token.type == "tr_open":
+            row = []
+        elif token.type == "inline" and tokens[index - 1].type == "td_open":
+            row.append(token)
+        elif token.type == "tr_close" and len(row) == 4:
+            children = row[3].children or []
+            hrefs = [c.attrGet("href") for c in children if c.type == "link_open"]
+            texts = [children[i + 1].content for i, c in enumerate(children)
+                     if c.type == "link_open"]  # fmt: skip
+            found[_text(row[0])] = dict(zip(texts, hrefs))
+    return found
+
+
+def test_a_failure_links_its_test_where_a_target_gave_a_link_else_the_session() -> None:
+    notes = RunNotes()
+    first, second = make_result("t.py::one", "failed"), make_result("t.py::two", "error")
+    for result in (first, second, make_result("t.py::ok")):
+        notes.add(result)
+    session = Session()
+    states = [
+        SenderState("local", delivered=3, closed=True),
+        SenderState("buddy", delivered=3, closed=True, link="https://buddy.example/s/1",
+                    test_links={first.uuid: "https://buddy.example/s/1/cases/7"}),
+        SenderState("buildkite", delivered=3, closed=True, link="https://bk.example/run/2"),
+    ]  # fmt: skip
+    found = links(render(session, states, notes, None))
+    assert found == {
+        "t.py::one": {"buddy": "https://buddy.example/s/1/cases/7",
+                      "buildkite": "https://bk.example/run/2"},
+        "t.py::two": {"buddy": "https://buddy.example/s/1", "buildkite": "https://bk.example/run/2"},
+    }  # fmt: skip
+
+
+def test_buddy_keeps_the_case_link_of_the_first_50_failures_only(
+    buddy_fake: FakeBuddy, tmp_path: Path
+) -> None:
+    target = BuddyTarget.from_settings(settings_from_env(buddy_fake.env(), tmp_path))
+    session = Session()
+    target.open_session(session)
+    failed = [make_result(f"t.py::test_{n}", "failed") for n in range(60)]
+    passed = [make_result(f"t.py::ok_{n}") for n in range(5)]
+    rerun = make_result("t.py::test_rerun", "failed", final=False)  # an earlier attempt only
+    target.send_batch(session, [*passed, rerun, *failed[:30]], {})
+    target.send_batch(session, failed[30:], {})
+    kept = target.test_links()
+    assert list(kept) == [r.uuid for r in failed[:50]]
+    case = buddy_fake.session.case("test_7")
+    assert kept[failed[7].uuid].endswith(f"/cases/{case.id}")  # the answer's own html_url
+
+
+def test_the_github_summary_links_a_failure_to_its_case_on_buddy(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    buddy_fake: FakeBuddy,
+) -> None:  # fmt: skip
+    summary = github_env(monkeypatch, tmp_path)
+    for name, value in buddy_fake.env().items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(test_s=FIRST)
+    result = pytester.runpytest("--testreport=local,buddy", "-p", "no:cacheprovider",
+                                "--testreport-flush-timeout=15")  # fmt: skip
+    result.assert_outcomes(passed=2, failed=1)
+    case = buddy_fake.session.case("test_b")
+    (row,) = links(summary.read_text(encoding="utf-8")).items()
+    assert row[0] == "test_s.py::test_b"
+    assert row[1]["buddy"].endswith(f"/{buddy_fake.session.id}/cases/{case.id}")

@@ -23,7 +23,7 @@ from .errors import RejectedError, RetryableError, UnusableError
 from .limits import Deadline
 from .spool import Journal
 from .state import SenderState, _describe, guarded
-from .target import Target
+from .target import MAX_TEST_LINKS, Target
 
 log = logging.getLogger("pytest_testreport")
 
@@ -320,6 +320,7 @@ class Sender(threading.Thread):
             if self.state.closed:
                 self.state.summary = self.target.summary(self._final or session)
             self.state.link = self.target.link()
+            self.state.test_links = dict(list(self.target.test_links().items())[:MAX_TEST_LINKS])
         except Exception as exc:  # a summary is not worth a crash at the end of the run
             self.state.summary = f"closed ({_describe(exc)} while summarising)"
 

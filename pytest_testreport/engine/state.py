@@ -31,6 +31,8 @@ class SenderState:
     spool_path: Optional[Path] = None
     summary: str = ""  # the target's own line about the closed session
     link: Optional[str] = None  # where to see the session
+    # result uuid -> where to see that failed test (Target.test_links: bounded, failures only)
+    test_links: dict[str, str] = field(default_factory=dict)
 
     def note(self, message: str) -> None:
         """Keep one line per distinct problem, so a failing service is reported once."""

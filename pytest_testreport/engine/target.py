@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from ..reading import Reader
 
 
+MAX_TEST_LINKS = 50  # per-test links kept per target: the job summary's failure rows
+
+
 class Target(ABC):
     """Maps the model to one service (or store). No threads, no retry loops, no queues.
 
@@ -98,6 +101,12 @@ class Target(ABC):
     def link(self) -> Optional[str]:
         """Where to see the session (a dashboard URL), when the target has one."""
         return None
+
+    def test_links(self) -> dict[str, str]:
+        """Result uuid -> where to see that test on the service, for failed and errored final
+        attempts whose address the service's answers gave (at most MAX_TEST_LINKS, the first);
+        the job summary links them. Only what the service returned, never a guessed URL."""
+        return {}
 
     def abort(self) -> None:  # noqa: B027
         """Cut in-flight work short (the deadline passed); called from another thread."""

@@ -67,10 +67,12 @@ class AtEnd:
 
 
 def write_for(store: Path, output: Path, uuid: str) -> Path:
-    """Write the report of session ``uuid`` (and the sessions before it) to ``output``."""
+    """Write the report of session ``uuid`` (and the sessions before it) to ``output``: of its
+    logical run when the store holds the run's other shards too (runs.run_ref_of)."""
     from ..targets.local_reader import LocalReader
     from .build import write_report
+    from .runs import run_ref_of
 
     with LocalReader(store) as reader:
-        write_report(reader, output, uuid, DEFAULT_LAST, None)
+        write_report(reader, output, run_ref_of(store, uuid), DEFAULT_LAST, None)
     return output

@@ -25,12 +25,25 @@ DELIVERIES = "deliveries"
 def write_report(
     reader: LocalReader, output: Path, ref: str, last: int, branch: Optional[str]
 ) -> Json:
-    """Write the report of session ``ref`` to ``output``; returns the session object."""
+    """Write the report of session ``ref`` (or of the logical run ``run:<id>``) to ``output``;
+    returns the session object."""
     session = reader.session(ref, branch)
-    targets = load_deliveries(reader.path, session["uuid"])
+    if session.get("run"):
+        targets = _run_deliveries(reader, session["sessions"])
+    else:
+        targets = load_deliveries(reader.path, session["uuid"])
     data = page_data(reader, session, last, branch, targets)
     write_atomically(output, render(data))
     return data["session"]
+
+
+def _run_deliveries(reader: LocalReader, ids: list[int]) -> list[Json]:
+    """Each shard's own remote targets, marked with the shard's session id."""
+    out = []
+    for session_id in ids:
+        uuid = reader.session(str(session_id), None)["uuid"]
+        out += [{**note, "session": session_id} for note in load_deliveries(reader.path, uuid)]
+    return out
 
 
 def _notes_path(store: Path, uuid: str) -> Path:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from ..reading import Json, parse_time
 from ..targets.local_reader import LocalReader
 from .history import flaky_rows, slow_rows, strips
+from .runs import run_history, shards
 
 # One letter per outcome in the embedded data (compact for 100,000 tests; see table.js).
 LETTERS = {"passed": "p", "failed": "f", "error": "e", "skipped": "s", "xfailed": "x",
@@ -28,28 +30,41 @@ def page_data(
     reader: LocalReader, session: Json, last: int, branch: Optional[str], targets: list[Json]
 ) -> Json:
     """Everything the page shows for ``session`` (a session object of ``reader``) and the
-    ``last`` sessions before it."""
+    ``last`` sessions before it; for a logical run (``run:<id>``, see runs.py) the run's
+    shards together and the ``last`` runs before it."""
     conn = _read_only(reader.path)
+    joined = bool(session.get("run"))
     try:
-        history = _history_sessions(conn, session["id"], last, branch)
-        ids = [s["id"] for s in history]
-        nodeids, outcomes, durations, attempts = _tests(conn, session["id"])
-        counts = Counter(outcomes)
-        return {
+        if joined:
+            members = list(session["sessions"])
+            history = run_history(conn, session, last, branch)
+            columns = {sid: i for i, run in enumerate(history) for sid in run["sessions"]}
+        else:
+            members = [session["id"]]
+            history = _history_sessions(conn, session["id"], last, branch)
+            columns = {s["id"]: i for i, s in enumerate(history)}
+        tests = _tests(conn, members)
+        counts = Counter(tests.outcomes)
+        table: Json = {
+            "nodeid": tests.nodeids,
+            "outcome": "".join(tests.outcomes),
+            "duration": tests.durations,
+            "attempts": tests.attempts,
+            "strip": strips(conn, columns, tests.nodeids, LETTERS),
+        }
+        data: Json = {
             "session": {**session, "outcomes": {o: counts.get(LETTERS[o], 0) for o in OUTCOMES}},
             "targets": targets,
             "history": history,
-            "tests": {
-                "nodeid": nodeids,
-                "outcome": "".join(outcomes),
-                "duration": durations,
-                "attempts": attempts,
-                "strip": strips(conn, ids, nodeids, LETTERS),
-            },
-            "failures": _failures(reader, conn, session["id"], nodeids),
-            "flaky": flaky_rows(conn, ids, LETTERS),
-            "slow": slow_rows(conn, ids, session["id"]),
+            "tests": table,
+            "failures": _failures(reader, conn, members, tests, joined),
+            "flaky": flaky_rows(conn, columns, LETTERS),
+            "slow": slow_rows(conn, columns, members),
         }
+        if joined:  # the shard column and list; a one-session page stays as it was
+            table["session"] = tests.sessions
+            data["shards"] = shards(conn, members)
+        return data
     finally:
         conn.close()
 
@@ -94,31 +109,42 @@ def _history_sessions(
     return out
 
 
-def _tests(conn: sqlite3.Connection, session_id: int) -> tuple[list[str], list[str], list[float],
-                                                                list[int]]:  # fmt: skip
-    """Final attempts of the session as columns, in stored order (one entry per node id)."""
+@dataclass
+class Tests:
+    """Final attempts as columns: one entry per node id, with the session it ran in."""
+
+    nodeids: list[str] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
+    attempts: list[int] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+
+
+def _tests(conn: sqlite3.Connection, session_ids: list[int]) -> Tests:
+    """Final attempts of the sessions, in stored order; a node id stored twice (or run by two
+    sessions of one run, e.g. a re-run job) keeps its newest row."""
     rows = conn.execute(
-        "SELECT nodeid, outcome, duration, attempt FROM results"
-        " WHERE session_id = ? AND final = 1 ORDER BY id",
-        (session_id,),
+        "SELECT nodeid, outcome, duration, attempt, session_id FROM results"
+        f" WHERE session_id IN ({', '.join('?' * len(session_ids))}) AND final = 1"
+        " ORDER BY session_id, id",
+        session_ids,
     )
     index: dict[str, int] = {}
-    nodeids: list[str] = []
-    outcomes: list[str] = []
-    durations: list[float] = []
-    attempts: list[int] = []
-    for nodeid, outcome, duration, attempt in rows:
+    out = Tests()
+    for nodeid, outcome, duration, attempt, session_id in rows:
         at = index.get(nodeid)
-        if at is None:  # a node id stored twice keeps its latest row
-            index[nodeid] = at = len(nodeids)
-            nodeids.append(nodeid)
-            outcomes.append("")
-            durations.append(0.0)
-            attempts.append(1)
-        outcomes[at] = LETTERS.get(outcome, "e")
-        durations[at] = round(float(duration or 0.0), 4)
-        attempts[at] = int(attempt or 1)
-    return nodeids, outcomes, durations, attempts
+        if at is None:
+            index[nodeid] = at = len(out.nodeids)
+            out.nodeids.append(nodeid)
+            out.outcomes.append("")
+            out.durations.append(0.0)
+            out.attempts.append(1)
+            out.sessions.append(session_id)
+        out.outcomes[at] = LETTERS.get(outcome, "e")
+        out.durations[at] = round(float(duration or 0.0), 4)
+        out.attempts[at] = int(attempt or 1)
+        out.sessions[at] = session_id
+    return out
 
 
 def _clip(text: Optional[str]) -> str:
@@ -130,11 +156,23 @@ def _clip(text: Optional[str]) -> str:
     return text[:CAPTURE_LIMIT] + f"\n… {more} more characters: see pytest-testreport show"
 
 
-def _failures(
-    reader: LocalReader, conn: sqlite3.Connection, session_id: int, nodeids: list[str]
-) -> list[Json]:
-    """Failed and errored tests with traceback, captured output and steps, in stored order."""
-    index = {nodeid: i for i, nodeid in enumerate(nodeids)}
+def _failures(reader: LocalReader, conn: sqlite3.Connection, members: list[int],
+              tests: Tests, joined: bool) -> list[Json]:  # fmt: skip
+    """Failed and errored tests with traceback, captured output and steps, in stored order,
+    from every session of ``members`` (each marked with its ``session`` when ``joined``)."""
+    index = {nodeid: i for i, nodeid in enumerate(tests.nodeids)}
+    out: list[Json] = []
+    for session_id in members:
+        for failure in _session_failures(reader, conn, session_id, index):
+            at = failure["test"]
+            if at >= 0 and tests.sessions[at] != session_id:
+                continue  # a later session of the run ran the test again: its result counts
+            out.append({**failure, "session": session_id} if joined else failure)
+    return out
+
+
+def _session_failures(reader: LocalReader, conn: sqlite3.Connection, session_id: int,
+                      index: dict[str, int]) -> list[Json]:  # fmt: skip
     tests = reader.failed(str(session_id), None)
     captured = conn.execute(
         "SELECT stdout, stderr, log FROM results WHERE session_id = ? AND final = 1"

@@ -23,47 +23,58 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
+Columns = dict[int, int]  # session id -> history column (a run's sessions share one)
+
+
+def _width(columns: Columns) -> int:
+    return max(columns.values()) + 1 if columns else 0
+
+
 def strips(
-    conn: sqlite3.Connection, ids: list[int], nodeids: list[str], letters: dict[str, str]
+    conn: sqlite3.Connection, columns: Columns, nodeids: list[str], letters: dict[str, str]
 ) -> list[str]:
-    """Per test, one letter per history session (oldest first): its final outcome there."""
-    width = len(ids)
-    column = {session_id: i for i, session_id in enumerate(ids)}
+    """Per test, one letter per history column (oldest first): its final outcome there.
+
+    Rows come in session order, so in a column of several sessions the newest one's wins.
+    """
+    width = _width(columns)
+    ids = list(columns)
     index = {nodeid: i for i, nodeid in enumerate(nodeids)}
     cells = bytearray(ABSENT.encode() * (width * len(nodeids)))
     rows = conn.execute(
         f"SELECT nodeid, session_id, outcome FROM results WHERE session_id IN ({_marks(ids)})"
-        " AND final = 1",
+        " AND final = 1 ORDER BY session_id, id",
         ids,
     )
     for nodeid, session_id, outcome in rows:
         at = index.get(nodeid)
         if at is not None:
-            cells[at * width + column[session_id]] = ord(letters.get(outcome, "e"))
+            cells[at * width + columns[session_id]] = ord(letters.get(outcome, "e"))
     text = cells.decode()
     return [text[i * width : (i + 1) * width] for i in range(len(nodeids))]
 
 
-def _strip_of(conn: sqlite3.Connection, ids: list[int], nodeid: str,
+def _strip_of(conn: sqlite3.Connection, columns: Columns, nodeid: str,
               letters: dict[str, str]) -> str:  # fmt: skip
-    column = {session_id: i for i, session_id in enumerate(ids)}
-    cells = [ABSENT] * len(ids)
+    ids = list(columns)
+    cells = [ABSENT] * _width(columns)
     rows = conn.execute(
         f"SELECT session_id, outcome FROM results WHERE nodeid = ? AND final = 1"
-        f" AND session_id IN ({_marks(ids)})",
+        f" AND session_id IN ({_marks(ids)}) ORDER BY session_id, id",
         (nodeid, *ids),
     )
     for session_id, outcome in rows:
-        cells[column[session_id]] = letters.get(outcome, "e")
+        cells[columns[session_id]] = letters.get(outcome, "e")
     return "".join(cells)
 
 
-def flaky_rows(conn: sqlite3.Connection, ids: list[int], letters: dict[str, str]) -> Json:
-    """Tests that passed on a rerun, or both passed and failed on one revision, in ``ids``.
+def flaky_rows(conn: sqlite3.Connection, columns: Columns, letters: dict[str, str]) -> Json:
+    """Tests that passed on a rerun, or both passed and failed on one revision, in the history.
 
     Returns ``{"rows": [{"nodeid", "reruns", "revisions", "strip"}], "more": N}``: ``reruns``
     counts sessions where a rerun passed, ``revisions`` the revisions (short) with both outcomes.
     """
+    ids = list(columns)
     marks = _marks(ids)
     reruns: dict[str, int] = dict(
         conn.execute(
@@ -91,30 +102,36 @@ def flaky_rows(conn: sqlite3.Connection, ids: list[int], letters: dict[str, str]
             "nodeid": nodeid,
             "reruns": reruns.get(nodeid, 0),
             "revisions": revisions.get(nodeid, []),
-            "strip": _strip_of(conn, ids, nodeid, letters),
+            "strip": _strip_of(conn, columns, nodeid, letters),
         }
         for nodeid in names[:FLAKY_LIMIT]
     ]
     return {"rows": shown, "more": max(0, len(names) - FLAKY_LIMIT)}
 
 
-def slow_rows(conn: sqlite3.Connection, ids: list[int], session_id: int) -> list[Json]:
-    """The reported session's slowest tests, each with its duration in every history session."""
-    top = conn.execute(
-        "SELECT nodeid, duration FROM results WHERE session_id = ? AND final = 1"
-        " ORDER BY duration DESC, nodeid LIMIT ?",
-        (session_id, SLOW_TOP),
-    ).fetchall()
-    column = {sid: i for i, sid in enumerate(ids)}
+def slow_rows(conn: sqlite3.Connection, columns: Columns, reported: list[int]) -> list[Json]:
+    """The slowest tests of the reported sessions (each test's newest final attempt there),
+    each with its duration in every history column."""
+    if len(reported) == 1:  # one session: no window to compute (the common, cheap case)
+        sql = "SELECT nodeid, duration FROM results WHERE session_id IN (?) AND final = 1"
+    else:  # a test run by two sessions of one run (a re-run job) counts with its newest
+        sql = (
+            "SELECT nodeid, duration FROM (SELECT nodeid, duration, ROW_NUMBER() OVER"
+            " (PARTITION BY nodeid ORDER BY session_id DESC, id DESC) AS newest FROM results"
+            f" WHERE session_id IN ({_marks(reported)}) AND final = 1) WHERE newest = 1"
+        )
+    top = conn.execute(f"{sql} ORDER BY duration DESC, nodeid LIMIT ?",
+                       (*reported, SLOW_TOP)).fetchall()  # fmt: skip
+    ids = list(columns)
     out = []
     for nodeid, duration in top:
-        trend: list[float | None] = [None] * len(ids)
+        trend: list[float | None] = [None] * _width(columns)
         rows = conn.execute(
             f"SELECT session_id, duration FROM results WHERE nodeid = ? AND final = 1"
-            f" AND session_id IN ({_marks(ids)})",
+            f" AND session_id IN ({_marks(ids)}) ORDER BY session_id, id",
             (nodeid, *ids),
         )
         for sid, value in rows:
-            trend[column[sid]] = round(float(value), 4)
+            trend[columns[sid]] = round(float(value), 4)
         out.append({"nodeid": nodeid, "duration": round(float(duration), 4), "trend": trend})
     return out

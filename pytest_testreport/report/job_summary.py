@@ -45,6 +45,7 @@ class FailedTest:
     nodeid: str
     outcome: str
     message: str
+    uuid: str = ""  # the result's: the key of a target's per-test link (SenderState.test_links)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class RunNotes:
             if len(self.failures) < MAX_FAILURES:
                 message = result.failure.message if result.failure else ""
                 self.failures.append(FailedTest(result.nodeid, result.outcome.value,
-                                                short_message(message)))  # fmt: skip
+                                                short_message(message), result.uuid))  # fmt: skip
             else:
                 self.more_failures += 1
         elif result.attempt > 1 and len(self.rerun_passed) < FLAKY:
@@ -214,16 +215,18 @@ def _heading(md: Markdown, session: Session) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _links(md: Markdown, states: Sequence[SenderState]) -> Raw:
-    # No target builds a link to one test yet: each remote target links its session.
-    return Raw(" · ".join(md.link(s.target, s.link) for s in states if s.link) or "-")
+def _links(md: Markdown, states: Sequence[SenderState], uuid: str) -> Raw:
+    """Each remote target's link for one failure: to the test where the target's answers gave
+    one (SenderState.test_links), else to the target's session."""
+    links = [(s.target, s.test_links.get(uuid) or s.link) for s in states]
+    return Raw(" · ".join(md.link(target, url) for target, url in links if url) or "-")
 
 
 def _failures(md: Markdown, notes: RunNotes, states: Sequence[SenderState]) -> str:
     if not notes.failures:
         return ""
-    links = _links(md, states)
-    rows = [[f.nodeid, f.outcome, f.message or "-", links] for f in notes.failures]
+    rows = [[f.nodeid, f.outcome, f.message or "-", _links(md, states, f.uuid)]
+            for f in notes.failures]  # fmt: skip
     out = ["### Failures and errors", "",
            *md.table(["Test", "Outcome", "Message", "Links"], rows)]  # fmt: skip
     if notes.more_failures:

@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from ..config import Settings
 from ..engine.errors import DeliveryError, RejectedError
-from ..model import Session, TestResult
+from ..engine.target import MAX_TEST_LINKS
+from ..model import Outcome, Session, TestResult
 from .buddy_client import json_body, suite_client
 from .buddy_junit import (
     MAX_EARLIER,
@@ -74,6 +75,7 @@ class BuddyTarget(HttpTarget):
         self.dry_run = dry_run
         self.html_url: Optional[str] = None
         self.closed_view: dict[str, Any] = {}
+        self._links: dict[str, str] = {}  # failed result uuid -> its case's html_url
         # node id -> earlier attempts (by result uuid) waiting for the final attempt. Only
         # retried tests are here, and only until their final attempt was delivered.
         self._pending: dict[str, dict[str, dict[str, Any]]] = {}
@@ -146,7 +148,7 @@ class BuddyTarget(HttpTarget):
         # ``progress`` survives spooling: it keeps each final attempt's earlier attempts (which
         # only this process saw) and how many cases of the batch were already confirmed.
         earlier_by_final: dict[str, list[dict[str, Any]]] = progress.setdefault("earlier", {})
-        cases, finals = [], []
+        cases, finals, failed = [], [], []
         for result in results:
             if not result.final:  # sent once, inside its final attempt's data
                 attempts = self._pending.setdefault(result.nodeid, {})
@@ -162,12 +164,32 @@ class BuddyTarget(HttpTarget):
                     earlier_by_final[result.uuid] = earlier
             cases.append(case_payload(result, earlier, self.data_limit))
             finals.append(result.nodeid)
+            failed.append(result.uuid if result.outcome in _BAD else None)
         sent = int(progress.get("sent", 0))
         for start, end in _chunks(cases, sent):
-            self._call("POST", "cases/batch", {"cases": cases[start:end]})
+            answer = self._call("POST", "cases/batch", {"cases": cases[start:end]})
+            self._keep_links(answer, cases[start:end], failed[start:end])
             progress["sent"] = end
         for nodeid in finals:
             self._pending.pop(nodeid, None)
+
+    def _keep_links(self, answer: Any, cases: list[dict[str, Any]],
+                    failed: list[Optional[str]]) -> None:  # fmt: skip
+        """Keep the ``html_url`` the batch answer gives each failed case (matched by the
+        case's upsert key: the answer's order is not documented)."""
+        wanted = {_key(c): uuid for c, uuid in zip(cases, failed) if uuid}
+        if not wanted or len(self._links) >= MAX_TEST_LINKS:
+            return
+        for view in json_body(answer).get("cases") or ():
+            uuid = wanted.get(_key(view)) if isinstance(view, dict) else None
+            url = view.get("html_url") if uuid else None
+            if isinstance(url, str) and url.startswith(("https://", "http://")):
+                self._links.setdefault(uuid, url)  # type: ignore[arg-type]
+                if len(self._links) >= MAX_TEST_LINKS:
+                    return
+
+    def test_links(self) -> dict[str, str]:
+        return dict(self._links)
 
     def close_session(self, session: Session) -> None:
         if self.joined and not self.close_joined:
@@ -213,6 +235,13 @@ class BuddyTarget(HttpTarget):
 
     def link(self) -> Optional[str]:
         return self.html_url
+
+
+_BAD = (Outcome.FAILED, Outcome.ERROR)
+
+
+def _key(case: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return (case.get("test_group_name"), case.get("classname"), case.get("name"))
 
 
 def _chunks(cases: list[dict[str, Any]], start: int) -> list[tuple[int, int]]:

@@ -23,7 +23,10 @@ var TRCharts = (function () {
 
   function label(session) {
     var when = (session.started_at || "").replace("T", " ").slice(0, 16);
-    return "session " + session.id + (session.branch ? " on " + session.branch : "") +
+    /* A logical run's entry names the run and its sessions (shards). */
+    var name = session.run ? "run " + session.run.slice(4) + " (sessions " +
+      session.sessions.join(", ") + ")" : "session " + session.id;
+    return name + (session.branch ? " on " + session.branch : "") +
       (session.revision ? " @ " + session.revision.slice(0, 8) : "") + "\n" + when;
   }
 

@@ -127,6 +127,9 @@
         var summary = node("summary");
         summary.appendChild(TRTable.badge(failure.outcome === "error" ? "e" : "f"));
         summary.appendChild(node("span", "nodeid", failure.nodeid));
+        if (failure.session !== undefined) {  /* a logical run: the shard it failed in */
+          summary.appendChild(node("span", "shard", "session " + failure.session));
+        }
         summary.appendChild(node("span", "msg", (failure.message || "").split("\n")[0]));
         details.appendChild(summary);
         /* The body is built when first opened: thousands of tracebacks stay out of the DOM. */
@@ -147,7 +150,7 @@
   }
   $("more-failures").addEventListener("click", moreFailures);
   if (data.failures.length) moreFailures();
-  else $("failure-list").appendChild(node("p", "empty", "no failures or errors in this session"));
+  else $("failure-list").appendChild(node("p", "empty", "no failures or errors in this " + (data.session.run ? "run" : "session")));
 
   /* -- flaky and slow ---------------------------------------------------------------------- */
   function listTable(container, headers, rows, empty) {
@@ -188,5 +191,5 @@
   listTable($("slow-table"), ["test", "duration", "trend"], data.slow.map(function (s) {
     return [{ text: s.nodeid, className: "nodeid" }, { text: s.duration.toFixed(3) + " s" },
             { child: TRCharts.sparkline(s.trend) }];
-  }), "no tests in this session");
+  }), "no tests in this " + (data.session.run ? "run" : "session"));
 })();

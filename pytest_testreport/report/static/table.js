@@ -1,6 +1,7 @@
 /* The test table: filter by outcome, search, sort; only the rows in view are in the DOM.
    Data arrive as columns (node ids, one letter per outcome, durations, attempts, strips), so
-   100,000 tests cost arrays, not objects, and a filter is one pass over typed indexes. */
+   100,000 tests cost arrays, not objects, and a filter is one pass over typed indexes.
+   A logical run's page (html run:<id>) adds a column: the session (shard) each test ran in. */
 "use strict";
 var TRTable = (function () {
   var ROW = 28;      /* px; must match .row in report.css */
@@ -61,6 +62,7 @@ var TRTable = (function () {
     if (key === "nodeid") compare = byName;
     else if (key === "duration") compare = function (a, b) { return t.duration[a] - t.duration[b] || byName(a, b); };
     else if (key === "attempts") compare = function (a, b) { return t.attempts[a] - t.attempts[b] || byName(a, b); };
+    else if (key === "session") compare = function (a, b) { return t.session[a] - t.session[b] || byName(a, b); };
     else compare = function (a, b) {
       return SEVERITY[t.outcome[a]] - SEVERITY[t.outcome[b]] || byName(a, b);
     };
@@ -108,7 +110,7 @@ var TRTable = (function () {
     var fragment = document.createDocumentFragment();
     for (var k = first; k < last; k++) {
       var i = this.view[k], row = document.createElement("div");
-      row.className = "row grid o-" + NAMES[t.outcome[i]];
+      row.className = "row grid o-" + NAMES[t.outcome[i]] + (t.session ? " with-session" : "");
       row.setAttribute("data-index", i);
       var outcome = document.createElement("div");
       outcome.appendChild(badge(t.outcome[i]));
@@ -117,6 +119,7 @@ var TRTable = (function () {
       name.title = t.nodeid[i];
       name.textContent = "\u200e" + t.nodeid[i] + "\u200e"; /* rtl ellipsis keeps the name's end */
       row.appendChild(name);
+      if (t.session) row.appendChild(cell("num session", String(t.session[i])));
       row.appendChild(cell("num", t.duration[i].toFixed(3) + " s"));
       row.appendChild(cell("num", String(t.attempts[i])));
       var history = document.createElement("div");
@@ -125,7 +128,7 @@ var TRTable = (function () {
       fragment.appendChild(row);
     }
     if (!last) {
-      fragment.appendChild(cell("empty", this.count ? "no test matches" : "no tests in this session"));
+      fragment.appendChild(cell("empty", this.count ? "no test matches" : (t.session ? "no tests in this run" : "no tests in this session")));
     }
     body.style.transform = "translateY(" + first * ROW + "px)";
     body.replaceChildren(fragment);
