@@ -37,7 +37,7 @@ from .engine.scrub import settings_secrets
 from .engine.secrets import mask
 from .reading import LATEST, NotFound, Reader, Unsupported
 from .targets import available, target_class
-from .targets.local import StoreError
+from .targets.local.target import StoreError
 
 
 def _ini_spool(cwd: Path) -> Optional[str]:

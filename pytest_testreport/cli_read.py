@@ -35,7 +35,7 @@ _LETTERS = {"passed": "P", "xpassed": "X", "failed": "F", "error": "E"}
 
 
 def _local_reader(args: argparse.Namespace) -> Reader:
-    from .targets.local_reader import LocalReader, find_store
+    from .targets.local.reader import LocalReader, find_store
 
     return LocalReader(find_store(Path.cwd(), args.store, os.environ))
 
@@ -269,7 +269,7 @@ def cmd_history(reader: Reader, args: argparse.Namespace) -> int:
 def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
     from .report import DEFAULT_OUTPUT
     from .report.build import write_report
-    from .targets.local_reader import LocalReader
+    from .targets.local.reader import LocalReader
 
     if not isinstance(reader, LocalReader):
         raise Unsupported("html reads the local store only (leave out --target)")

@@ -40,14 +40,14 @@ class FailedSelection:
 
 def resolve_failed(settings: Settings) -> FailedSelection:
     """Look the failed tests up once, in the controller, before any worker starts."""
-    from .targets.local_reader import LocalReader
+    from .targets.local.reader import LocalReader
 
     assert settings.failed_from is not None
     spec = settings.failed_from
     target, _, ref = spec.partition(":")
     target = target.strip().lower()
     if target != "local":  # each remote target's reader maps its failures back to node ids
-        module = importlib.import_module(f"pytest_testreport.targets.{target}_reader")
+        module = importlib.import_module(f"pytest_testreport.targets.{target}.reader")
         message, nodeids, *_ = module.failed_nodeids(settings, ref or None)
         return FailedSelection(nodeids or None, message)
     path = settings.local_path

@@ -18,9 +18,8 @@ from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.errors import DeliveryError
 from pytest_testreport.engine.limits import Deadline
 from pytest_testreport.model import Outcome, ResultKind, Session, Step
-from pytest_testreport.targets.buddy import BuddyTarget, _chunks
-from pytest_testreport.targets.buddy_client import api_url
-from pytest_testreport.targets.buddy_junit import (
+from pytest_testreport.targets.buddy.client import api_url
+from pytest_testreport.targets.buddy.junit import (
     case_identity,
     case_payload,
     case_status,
@@ -30,7 +29,8 @@ from pytest_testreport.targets.buddy_junit import (
     parse_data,
     session_payload,
 )
-from pytest_testreport.targets.buddy_reader import failed_nodeids, failed_session
+from pytest_testreport.targets.buddy.reader import failed_nodeids, failed_session
+from pytest_testreport.targets.buddy.target import BuddyTarget, _chunks
 
 from .buddy_helpers import (
     SUITE_TESTS,

@@ -22,9 +22,9 @@ from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.engine import MAX_BACKLOG
 from pytest_testreport.engine.errors import RetryableError
 from pytest_testreport.model import Failure, Outcome, ResultKind, Session, Step, TestResult
-from pytest_testreport.targets import buildkite as bk
-from pytest_testreport.targets import buildkite_map as bkmap
-from pytest_testreport.targets.buildkite_reader import Paths, failed_nodeids, run_session
+from pytest_testreport.targets.buildkite import mapping as bkmap
+from pytest_testreport.targets.buildkite import target as bk
+from pytest_testreport.targets.buildkite.reader import Paths, failed_nodeids, run_session
 from tests.buildkite_helpers import (
     FAST,
     SUITE,

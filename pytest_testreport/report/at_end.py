@@ -68,7 +68,7 @@ class AtEnd:
 
 def write_for(store: Path, output: Path, uuid: str) -> Path:
     """Write the report of session ``uuid`` (and the sessions before it) to ``output``."""
-    from ..targets.local_reader import LocalReader
+    from ..targets.local.reader import LocalReader
     from .build import write_report
 
     with LocalReader(store) as reader:

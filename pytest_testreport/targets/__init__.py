@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 # Every target name users may write; the registry says which ones this version can send to.
 TARGET_NAMES = ("local", "buddy", "browserstack", "buildkite")
 REGISTRY: dict[str, str] = {
-    "local": "pytest_testreport.targets.local:LocalTarget",
-    "buddy": "pytest_testreport.targets.buddy:BuddyTarget",
-    "browserstack": "pytest_testreport.targets.browserstack:BrowserStackTarget",
-    "buildkite": "pytest_testreport.targets.buildkite:BuildkiteTarget",
+    "local": "pytest_testreport.targets.local.target:LocalTarget",
+    "buddy": "pytest_testreport.targets.buddy.target:BuddyTarget",
+    "browserstack": "pytest_testreport.targets.browserstack.target:BrowserStackTarget",
+    "buildkite": "pytest_testreport.targets.buildkite.target:BuildkiteTarget",
 }
 
 
@@ -35,7 +35,7 @@ def rerunnable() -> tuple[str, ...]:
             found.append(name)
             continue
         try:
-            reader = importlib.import_module(f"{__name__}.{name}_reader")
+            reader = importlib.import_module(f"{__name__}.{name}.reader")
         except ImportError:
             continue
         if hasattr(reader, "failed_nodeids"):

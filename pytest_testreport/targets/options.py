@@ -107,7 +107,7 @@ _BUDDY: tuple[Option, ...] = (
         "buddy_api_url",
         "Buddy API URL, also BUDDY_API_URL (default: the token's region; "
         "on-premises https://HOST/api)",
-        deferred(".buddy_client", "parse_api_url"),
+        deferred(".buddy.client", "parse_api_url"),
         None,
         "URL",
         vendor_env=("BUDDY_API_URL",),
@@ -132,7 +132,7 @@ _BUDDY: tuple[Option, ...] = (
     Option(
         "buddy_data_limit",
         f"bytes of a case's data fragment (default {BUDDY_DATA_LIMIT})",
-        deferred(".buddy", "parse_data_limit"),
+        deferred(".buddy.target", "parse_data_limit"),
         BUDDY_DATA_LIMIT,
         "BYTES",
     ),
@@ -152,12 +152,12 @@ _BROWSERSTACK: tuple[Option, ...] = (
            "job or workflow name, else pytest)", metavar="NAME",
            vendor_env=("BROWSERSTACK_BUILD_NAME",)),
     Option("browserstack_build_tags", "build tags, comma-separated",
-           deferred(".browserstack_config", "parse_build_tags"), [], "TAGS"),
+           deferred(".browserstack.config", "parse_build_tags"), [], "TAGS"),
     Option("browserstack_build_id", "join this started build (sharded CI; see pytest-testreport "
            "browserstack start); the run does not finish it", metavar="BUILD_ID"),
     Option("browserstack_environment", "test run environment, e.g. browser=chrome,os=Windows "
            "(fields device, os, os_version, browser, browser_version)",
-           deferred(".browserstack_config", "parse_environment"), {}, "FIELD=VALUE,..."),
+           deferred(".browserstack.config", "parse_environment"), {}, "FIELD=VALUE,..."),
     Option("browserstack_hooks", "fixture setup/teardown as hook runs: none, slow-or-failed "
            "(default) or all", parse_choice(*BROWSERSTACK_HOOK_MODES), "slow-or-failed", "MODE"),
     Option("browserstack_hook_threshold", "seconds from which a setup/teardown is slow (1)",
@@ -175,10 +175,10 @@ _BUILDKITE: tuple[Option, ...] = (
            parse_url, BUILDKITE_API_URL, "URL",
            vendor_env=("BUILDKITE_ANALYTICS_API_URL",)),
     Option("buildkite_tags", "upload tags for every execution (at most 10): KEY=VALUE,... "
-           "or a JSON object", deferred(".buildkite_map", "parse_upload_tags"), {},
+           "or a JSON object", deferred(".buildkite.mapping", "parse_upload_tags"), {},
            "KEY=VALUE,..."),
     Option("buildkite_batch_size", "executions per upload (default 500, at most 5000)",
-           deferred(".buildkite", "parse_batch_size"), None, "N"),
+           deferred(".buildkite.target", "parse_batch_size"), None, "N"),
     token_option("buildkite_api_token", "REST API token with read_suites, for reading back",
                  ("BUILDKITE_API_TOKEN",)),
     Option("buildkite_org", "organization slug, for reading back", parse_text, None, "SLUG"),

@@ -18,19 +18,19 @@ import argparse
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import AmbiguousError, DeliveryError, RetryableError
-from ..model import Session, TestResult, TestStart, utcnow
-from . import browserstack_hooks as bshooks
-from . import browserstack_map as bsmap
-from .browserstack_config import CONCURRENCY, BrowserStackConfig, client
-from .browserstack_lookup import RunLookup, run_uuid
-from .browserstack_reader import BrowserStackReader, UnexpectedAnswer, answer, find_build
-from .options import CREDENTIALS, OPTIONS
-from .remote import HttpTarget
+from ...engine.errors import AmbiguousError, DeliveryError, RetryableError
+from ...model import Session, TestResult, TestStart, utcnow
+from ..options import CREDENTIALS, OPTIONS
+from ..remote import HttpTarget
+from . import hooks as bshooks
+from . import mapping as bsmap
+from .config import CONCURRENCY, BrowserStackConfig, client
+from .lookup import RunLookup, run_uuid
+from .reader import BrowserStackReader, UnexpectedAnswer, answer, find_build
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine.http import HttpClient
+    from ...config import Settings
+    from ...engine.http import HttpClient
 
 _LINK_KEYS = ("build_url", "dashboard_url", "public_url", "url")
 
@@ -312,6 +312,6 @@ class BrowserStackTarget(HttpTarget):
 
     @classmethod
     def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .browserstack_cli import add_commands  # the CLI's own module: runs never load it
+        from .cli import add_commands  # the CLI's own module: runs never load it
 
         add_commands(verbs)

@@ -16,19 +16,19 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
-from .. import __version__
-from ..ci import CIInfo
-from ..config import Settings, usage_error
-from ..engine.secrets import Secret
-from ..model import Session, TestResult
-from .buildkite_map import EXPANDED_BYTES, to_execution
-from .options import CREDENTIALS, OPTIONS
-from .remote import HttpTarget, clean_text, make_client, read_secret
+from ... import __version__
+from ...ci import CIInfo
+from ...config import Settings, usage_error
+from ...engine.secrets import Secret
+from ...model import Session, TestResult
+from ..options import CREDENTIALS, OPTIONS
+from ..remote import HttpTarget, clean_text, make_client, read_secret
+from .mapping import EXPANDED_BYTES, to_execution
 
 if TYPE_CHECKING:
     import requests
 
-    from ..reading import Reader
+    from ...reading import Reader
 
 log = logging.getLogger("pytest_testreport")
 
@@ -179,7 +179,7 @@ class BuildkiteTarget(HttpTarget):
 
     @classmethod
     def reader(cls, settings: Settings) -> Reader:
-        from .buildkite_reader import BuildkiteReader
+        from .reader import BuildkiteReader
 
         return BuildkiteReader(settings)
 

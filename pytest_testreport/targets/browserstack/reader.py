@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import DeliveryError, RejectedError
-from ..reading import (
+from ...engine.errors import DeliveryError, RejectedError
+from ...reading import (
     LATEST,
     Json,
     NotFound,
@@ -31,7 +31,7 @@ from ..reading import (
 if TYPE_CHECKING:
     import requests
 
-    from ..engine.http import HttpClient
+    from ...engine.http import HttpClient
 
 MAX_PAGES = 10_000  # a cursor that never ends is a service bug, not a reason to loop forever
 _OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "xfailed", "xpassed"})

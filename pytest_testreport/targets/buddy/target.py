@@ -14,11 +14,13 @@ import argparse
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..config import Settings
-from ..engine.errors import DeliveryError, RejectedError
-from ..model import Session, TestResult
-from .buddy_client import json_body, suite_client
-from .buddy_junit import (
+from ...config import Settings
+from ...engine.errors import DeliveryError, RejectedError
+from ...model import Session, TestResult
+from ..options import BUDDY_DATA_LIMIT, CREDENTIALS, OPTIONS
+from ..remote import HttpTarget
+from .client import json_body, suite_client
+from .junit import (
     MAX_EARLIER,
     MIN_DATA_LIMIT,
     attempt_summary,
@@ -26,12 +28,10 @@ from .buddy_junit import (
     close_status,
     session_payload,
 )
-from .options import BUDDY_DATA_LIMIT, CREDENTIALS, OPTIONS
-from .remote import HttpTarget
 
 if TYPE_CHECKING:
-    from ..engine.http import HttpClient
-    from ..reading import Reader
+    from ...engine.http import HttpClient
+    from ...reading import Reader
 
 MAX_BATCH = 100  # what the official reporter proves; no maximum is documented
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a batch of huge failures is split further by size
@@ -91,13 +91,13 @@ class BuddyTarget(HttpTarget):
 
     @classmethod
     def reader(cls, settings: Settings) -> Reader:
-        from .buddy_reader import BuddyReader
+        from .reader import BuddyReader
 
         return BuddyReader.from_settings(settings)
 
     @classmethod
     def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .buddy_cli import add_commands  # the CLI's own module: runs never load it
+        from .cli import add_commands  # the CLI's own module: runs never load it
 
         add_commands(verbs)
 

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ..model import Outcome, ResultKind, TestResult, truncate_lines
-from .remote import clean_text
+from ...model import Outcome, ResultKind, TestResult, truncate_lines
+from ..remote import clean_text
 
 MAX_TAGS = 10  # upload tags, and custom tags per execution
 TAG_KEY_BYTES, TAG_VALUE_BYTES = 63, 127  # "< 64 bytes", "< 128 bytes"

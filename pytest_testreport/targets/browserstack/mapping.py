@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ..ci import CIInfo
-from ..model import Outcome, ResultKind, Session, TestResult, TestStart
-from ..reports import split_nodeid
-from .remote import clean_text
+from ...ci import CIInfo
+from ...model import Outcome, ResultKind, Session, TestResult, TestStart
+from ...reports import split_nodeid
+from ..remote import clean_text
 
 Json = dict[str, Any]
 

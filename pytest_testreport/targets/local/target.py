@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import RejectedError
-from ..engine.target import Target
-from ..model import Session, TestResult
-from .local_schema import (  # noqa: F401 - re-exported: the store's names, as before the split
+from ...engine.errors import RejectedError
+from ...engine.target import Target
+from ...model import Session, TestResult
+from .schema import (  # noqa: F401 - re-exported: the store's names, as before the split
     DEFAULT_PATH,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -34,7 +34,7 @@ from .local_schema import (  # noqa: F401 - re-exported: the store's names, as b
 )
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 _INSERT_RESULT = (
     "INSERT INTO results (session_id, uuid, nodeid, path, line, scopes, name, kind, outcome,"
@@ -87,7 +87,7 @@ class LocalTarget(Target):
 
     @classmethod
     def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .local_cli import add_commands  # the CLI's own module: runs never load it
+        from .cli import add_commands  # the CLI's own module: runs never load it
 
         add_commands(verbs)
 

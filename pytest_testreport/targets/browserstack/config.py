@@ -11,15 +11,15 @@ import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
-from ..config import usage_error
-from ..engine.secrets import Secret
-from .browserstack_map import ENVIRONMENT_LIMITS
-from .options import BROWSERSTACK_API_URL
-from .remote import make_client, read_secret
+from ...config import usage_error
+from ...engine.secrets import Secret
+from ..options import BROWSERSTACK_API_URL
+from ..remote import make_client, read_secret
+from .mapping import ENVIRONMENT_LIMITS
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine.http import HttpClient
+    from ...config import Settings
+    from ...engine.http import HttpClient
 
 DEFAULT_RATE = (1600, 300)  # the published limit: 1600 requests per 5 minutes per user
 AUTH_HINT = "check BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY"

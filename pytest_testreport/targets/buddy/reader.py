@@ -15,10 +15,10 @@ from math import gcd
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..config import Settings, usage_error
-from ..engine.errors import DeliveryError, RejectedError
-from ..engine.limits import Deadline
-from ..reading import (
+from ...config import Settings, usage_error
+from ...engine.errors import DeliveryError, RejectedError
+from ...engine.limits import Deadline
+from ...reading import (
     LATEST,
     Json,
     NotFound,
@@ -31,13 +31,13 @@ from ..reading import (
     slow_object,
     sort_flaky,
 )
-from .buddy_client import pat_client
-from .buddy_junit import nodeid_from_case, parse_data
+from .client import pat_client
+from .junit import nodeid_from_case, parse_data
 
 FAILED_FROM_DEADLINE = 60.0  # seconds pytest's start-up may spend asking Buddy
 
 if TYPE_CHECKING:
-    from ..engine.http import HttpClient
+    from ...engine.http import HttpClient
 
 PAGE = 100  # items asked per page when reading everything
 MAX_DETAILS = 200  # cases whose data (failure text) one command fetches, one request each

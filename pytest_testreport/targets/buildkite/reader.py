@@ -18,11 +18,11 @@ from urllib.parse import quote
 
 import requests
 
-from ..config import Settings, usage_error
-from ..engine.errors import DeliveryError, RejectedError
-from ..engine.limits import Deadline
-from ..engine.secrets import Secret
-from ..reading import (
+from ...config import Settings, usage_error
+from ...engine.errors import DeliveryError, RejectedError
+from ...engine.limits import Deadline
+from ...engine.secrets import Secret
+from ...reading import (
     LATEST,
     Json,
     NotFound,
@@ -34,8 +34,8 @@ from ..reading import (
     result_object,
     session_object,
 )
-from .buildkite import read_overrides, run_branch
-from .remote import make_client, read_secret
+from ..remote import make_client, read_secret
+from .target import read_overrides, run_branch
 
 PER_PAGE = 100  # the API's maximum
 MAX_PAGES = 10_000  # a guard against a Link header that never ends

@@ -11,9 +11,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Optional
 
-from ..model import Outcome
-from ..ranking import flaky_evidence, slow_trend
-from ..reading import (
+from ...model import Outcome
+from ...ranking import flaky_evidence, slow_trend
+from ...reading import (
     LATEST,
     Json,
     Reader,
@@ -27,8 +27,8 @@ from ..reading import (
     sort_flaky,
     step_object,
 )
-from . import local_runs
-from .local_schema import DEFAULT_PATH, StoreDamaged, StoreError, connect, is_damage
+from . import runs as local_runs
+from .schema import DEFAULT_PATH, StoreDamaged, StoreError, connect, is_damage
 
 ENV_PATH = "TESTREPORT_LOCAL_PATH"
 HOW_TO_CREATE = "record a run with `pytest --testreport` to create one"

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from ..engine.errors import UnusableError
-from ..engine.private import create_file
+from ...engine.errors import UnusableError
+from ...engine.private import create_file
 
 DEFAULT_PATH = Path(".testreport") / "results.sqlite"
 

@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..ci import CIInfo
-from ..model import Outcome, ResultKind, Session, TestResult, truncate
-from .options import BUDDY_DATA_LIMIT
+from ...ci import CIInfo
+from ...model import Outcome, ResultKind, Session, TestResult, truncate
+from ..options import BUDDY_DATA_LIMIT
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
 # and the server can be expected to take. The upsert key is (group, classname, name).

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..model import ResultKind, TestResult
-from .browserstack_map import (
+from ...model import ResultKind, TestResult
+from .mapping import (
     Json,
     backtrace,
     clip,
