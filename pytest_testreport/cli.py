@@ -36,7 +36,7 @@ from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
 from .engine.scrub import settings_secrets
 from .engine.secrets import mask
 from .reading import LATEST, NotFound, Reader, Unsupported
-from .targets import available, target_class
+from .targets import available, install, specs, target_class
 from .targets.local.target import StoreError
 
 
@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_shard import add_verbs as add_shard_verbs  # durations (cli_shard.py)
 
     add_shard_verbs(verbs)
-    for name in available():
-        target_class(name).add_commands(verbs)
+    for spec in specs().values():
+        spec.add_commands(verbs)
     return parser
 
 
@@ -184,6 +184,7 @@ def _register_credentials() -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns the exit code."""
+    install()  # the targets' specs to config: their options, for every verb's settings
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help

@@ -26,7 +26,8 @@ from .layout import (
 )
 from .ranking import change_text, sparkline
 from .reading import NotFound, Reader, Unsupported
-from .targets import available, target_class
+from .targets import specs
+from .targets.spec import TargetSpec
 
 PROG = "pytest-testreport"
 MESSAGE_LINES = 5  # failure message lines shown under a failed row
@@ -40,17 +41,20 @@ def _local_reader(args: argparse.Namespace) -> Reader:
     return LocalReader(find_store(Path.cwd(), args.store, os.environ))
 
 
-def _remote_reader(name: str) -> Callable[[argparse.Namespace], Reader]:
+def _remote_reader(spec: TargetSpec) -> Callable[[argparse.Namespace], Reader]:
     def make(args: argparse.Namespace) -> Reader:
-        return target_class(name).reader(settings_from_env(os.environ, Path.cwd()))
+        reader = spec.reader_class()
+        assert reader is not None
+        return reader.from_settings(settings_from_env(os.environ, Path.cwd()))
 
     return make
 
 
-# Target name -> factory building its reader from the parsed arguments.
+# Target name -> factory building its reader from the parsed arguments. Local finds its store
+# the CLI's way (--store, TESTREPORT_LOCAL_PATH, then up from here).
 READERS: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
-READERS.update({name: _remote_reader(name) for name in available() if name != "local"
-                and target_class(name).has_reader()})  # fmt: skip
+READERS.update({name: _remote_reader(spec) for name, spec in specs().items()
+                if name != "local" and spec.reader is not None})  # fmt: skip
 
 
 def _message_lines(test: dict[str, Any]) -> list[str]:

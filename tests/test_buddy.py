@@ -29,7 +29,7 @@ from pytest_testreport.targets.buddy.junit import (
     parse_data,
     session_payload,
 )
-from pytest_testreport.targets.buddy.reader import failed_nodeids, failed_session
+from pytest_testreport.targets.buddy.reader import BuddyReader, failed_session
 from pytest_testreport.targets.buddy.target import BuddyTarget, _chunks
 
 from .buddy_helpers import (
@@ -751,12 +751,12 @@ def test_failed_session_for_failed_from(
         failed_session(settings_from_env(env, tmp_path), None)
     buddy_fake.unauthorized()  # a rejected token is a configuration error
     with pytest.raises(pytest.UsageError, match="401"):
-        failed_nodeids(settings, None)
+        BuddyReader.failed_from(settings, None)
     buddy_fake.authorize()
     buddy_fake.outage()  # an unreachable service: run everything, and say why
-    message, nodeids = failed_nodeids(settings, None)
-    assert nodeids == [] and message.startswith("testreport: cannot read Buddy (")
-    assert message.endswith("); running all tests")
+    found = BuddyReader.failed_from(settings, None)
+    assert found.nodeids == [] and found.message.startswith("testreport: cannot read Buddy (")
+    assert found.message.endswith("); running all tests")
 
 
 def test_failed_from_buddy_reruns_what_failed(

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Optional
 
 from ...config import usage_error
 from ...engine.secrets import Secret
-from ..options import BROWSERSTACK_API_URL
 from ..remote import make_client, read_secret
+from . import BROWSERSTACK_API_URL
 from .mapping import ENVIRONMENT_LIMITS
 
 if TYPE_CHECKING:

@@ -31,6 +31,7 @@ from ...reading import (
 if TYPE_CHECKING:
     import requests
 
+    from ...config import Settings
     from ...engine.http import HttpClient
 
 MAX_PAGES = 10_000  # a cursor that never ends is a service bug, not a reason to loop forever
@@ -252,6 +253,13 @@ def build_runs(http: HttpClient, build: str, params: Optional[dict[str, Any]] = 
 
 class BrowserStackReader(Reader):
     """Builds of one project, read from ``/ext/v1``."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrowserStackReader:
+        from .config import BrowserStackConfig, client  # the write path's settings and client
+
+        config = BrowserStackConfig.from_settings(settings)
+        return cls(client(settings, config), config.project)
 
     def __init__(self, http: HttpClient, project: str) -> None:
         self.http = http

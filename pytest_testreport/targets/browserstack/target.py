@@ -14,19 +14,17 @@ settings in ``browserstack_config``; the ``browserstack start/finish`` verbs in
 
 from __future__ import annotations
 
-import argparse
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
 from ...engine.errors import AmbiguousError, DeliveryError, RetryableError
 from ...model import Session, TestResult, TestStart, utcnow
-from ..options import CREDENTIALS, OPTIONS
 from ..remote import HttpTarget
 from . import hooks as bshooks
 from . import mapping as bsmap
 from .config import CONCURRENCY, BrowserStackConfig, client
 from .lookup import RunLookup, run_uuid
-from .reader import BrowserStackReader, UnexpectedAnswer, answer, find_build
+from .reader import UnexpectedAnswer, answer, find_build
 
 if TYPE_CHECKING:
     from ...config import Settings
@@ -42,9 +40,7 @@ class BrowserStackTarget(HttpTarget):
     batch_size = 1  # one test run per call anyway; a small pool sends several tests at once
     batch_age = 0.1
     concurrency = CONCURRENCY
-    credentials = CREDENTIALS["browserstack"]
     wants_starts = True  # tests/start goes out when the test starts, its finish when it ends
-    options = OPTIONS["browserstack"]
 
     def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
         self.config = config
@@ -63,11 +59,6 @@ class BrowserStackTarget(HttpTarget):
     def from_settings(cls, settings: Settings) -> BrowserStackTarget:
         config = BrowserStackConfig.from_settings(settings)
         return cls(config, client(settings, config))
-
-    @classmethod
-    def reader(cls, settings: Settings) -> BrowserStackReader:
-        config = BrowserStackConfig.from_settings(settings)
-        return BrowserStackReader(client(settings, config), config.project)
 
     # -- calls ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any, idempotent: bool = True) -> dict[str, Any]:
@@ -309,9 +300,3 @@ class BrowserStackTarget(HttpTarget):
         if self._lookup is None:
             self._lookup = RunLookup.load(self.http, self._build(), bsmap.ID_KEY)
         return self._lookup
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .cli import add_commands  # the CLI's own module: runs never load it
-
-        add_commands(verbs)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ...ci import CIInfo
 from ...model import Outcome, ResultKind, Session, TestResult, truncate
-from ..options import BUDDY_DATA_LIMIT
+from . import BUDDY_DATA_LIMIT
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
 # and the server can be expected to take. The upsert key is (group, classname, name).

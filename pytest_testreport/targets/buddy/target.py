@@ -10,15 +10,14 @@ URL and clients: ``buddy_client.py``; the read side (``list/show/failed --target
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
 from ...config import Settings
 from ...engine.errors import DeliveryError, RejectedError
 from ...model import Session, TestResult
-from ..options import BUDDY_DATA_LIMIT, CREDENTIALS, OPTIONS
 from ..remote import HttpTarget
+from . import BUDDY_DATA_LIMIT
 from .client import json_body, suite_client
 from .junit import (
     MAX_EARLIER,
@@ -31,7 +30,6 @@ from .junit import (
 
 if TYPE_CHECKING:
     from ...engine.http import HttpClient
-    from ...reading import Reader
 
 MAX_BATCH = 100  # what the official reporter proves; no maximum is documented
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a batch of huge failures is split further by size
@@ -54,8 +52,6 @@ class BuddyTarget(HttpTarget):
     batch_size = MAX_BATCH
     batch_age = 1.0
     concurrency = 1  # in-order batches: a test's attempts reach the target in order
-    credentials = CREDENTIALS["buddy"]
-    options = OPTIONS["buddy"]
 
     def __init__(
         self,
@@ -88,18 +84,6 @@ class BuddyTarget(HttpTarget):
             data_limit=values.get("buddy_data_limit") or BUDDY_DATA_LIMIT,
             dry_run=bool(values.get("dry_run")),
         )
-
-    @classmethod
-    def reader(cls, settings: Settings) -> Reader:
-        from .reader import BuddyReader
-
-        return BuddyReader.from_settings(settings)
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .cli import add_commands  # the CLI's own module: runs never load it
-
-        add_commands(verbs)
 
     # -- the run ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

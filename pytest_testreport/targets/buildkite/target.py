@@ -21,14 +21,12 @@ from ...ci import CIInfo
 from ...config import Settings, usage_error
 from ...engine.secrets import Secret
 from ...model import Session, TestResult
-from ..options import CREDENTIALS, OPTIONS
 from ..remote import HttpTarget, clean_text, make_client, read_secret
 from .mapping import EXPANDED_BYTES, to_execution
 
 if TYPE_CHECKING:
     import requests
 
-    from ...reading import Reader
 
 log = logging.getLogger("pytest_testreport")
 
@@ -139,8 +137,6 @@ class BuildkiteTarget(HttpTarget):
     name = "buildkite"
     batch_size = 500
     batch_age = 2.0
-    credentials = CREDENTIALS["buildkite"]
-    options = OPTIONS["buildkite"]
 
     def __init__(self, settings: Settings, token: Secret) -> None:
         self.http = make_client(
@@ -176,12 +172,6 @@ class BuildkiteTarget(HttpTarget):
         if settings.values.get("buildkite_batch_size"):
             target.batch_size = settings.values["buildkite_batch_size"]  # type: ignore[misc]
         return target
-
-    @classmethod
-    def reader(cls, settings: Settings) -> Reader:
-        from .reader import BuildkiteReader
-
-        return BuildkiteReader(settings)
 
     # -- the run ---------------------------------------------------------------------------------
     def open_session(self, session: Session) -> None:

@@ -6,7 +6,6 @@ The store's file (schema, migrations, opening it) is local_schema.py; ``store ch
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -84,12 +83,6 @@ class LocalTarget(Target):
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalTarget:
         return cls(settings.local_path)
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .cli import add_commands  # the CLI's own module: runs never load it
-
-        add_commands(verbs)
 
     def state(self) -> dict[str, Any]:
         return {"session_id": self.session_id}
