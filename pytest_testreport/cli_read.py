@@ -50,11 +50,13 @@ def _remote_reader(spec: TargetSpec) -> Callable[[argparse.Namespace], Reader]:
     return make
 
 
-# Target name -> factory building its reader from the parsed arguments. Local finds its store
-# the CLI's way (--store, TESTREPORT_LOCAL_PATH, then up from here).
-READERS: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
-READERS.update({name: _remote_reader(spec) for name, spec in specs().items()
-                if name != "local" and spec.reader is not None})  # fmt: skip
+def readers() -> dict[str, Callable[[argparse.Namespace], Reader]]:
+    """Target name -> factory building its reader from the parsed arguments. Local finds its
+    store the CLI's way (--store, TESTREPORT_LOCAL_PATH, then up from here)."""
+    found: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
+    found.update({name: _remote_reader(spec) for name, spec in specs().items()
+                  if name != "local" and spec.reader is not None})  # fmt: skip
+    return found
 
 
 def _message_lines(test: dict[str, Any]) -> list[str]:
