@@ -1,6 +1,6 @@
 """What every remote target shares: its HTTP client, its token and text clean-up.
 
-Their options are declared in targets/options.py, which every pytest start-up reads.
+Their options are declared in their specs (targets/<name>/__init__.py), read on every start-up.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ``browserstack`` target's settings: option parsers, the validated config, its client.
 
-Parsers named by ``targets/options.py`` live here, so that a value given on start-up loads this
+Parsers named by the spec (``__init__.py``) live here, so that a value given on start-up loads this
 module and the mapping, not the target. ``BrowserStackConfig`` is what the target, the reader and
 the CLI verbs are built from; ``client`` is the one HTTP client they all use.
 """

@@ -3,7 +3,7 @@
 Hook runs: a test's fixture setup and teardown phases, sent when slow or failed (per
 ``testreport_browserstack_hooks``). Logs: its captured log records, stdout and stderr (per
 ``testreport_browserstack_logs``). Both are optional extras of a test run, each with its own
-calls and limits; the test run's own start and finish are mapped in ``browserstack_map``.
+calls and limits; the test run's own start and finish are mapped in ``mapping``.
 """
 
 from __future__ import annotations

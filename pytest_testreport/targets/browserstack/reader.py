@@ -1,6 +1,6 @@
 """The CLI's read side for BrowserStack (``list/show/failed --target browserstack``).
 
-The verbs for sharded pipelines (``browserstack start`` / ``finish``) are in ``browserstack_cli``.
+The verbs for sharded pipelines (``browserstack start`` / ``finish``) are in ``cli``.
 Uses the ``/ext/v1`` read endpoints (reference §4, known from a community spec): projects,
 builds of a project, one build, the latest build and a build's test runs, each paged with an
 opaque ``next_page`` cursor. Answers are mapped to the CLI's shapes (``reading.py``); an answer

@@ -5,11 +5,11 @@ test run: its start, then its hook runs (slow or failed fixture phases) and logs
 The engine delivers a result when the test has ended, so start and finish go back to back, the
 start carrying the test's true ``started_at``. Every step a result reached is written to the
 engine's ``progress`` so that a spooled result resumes where it stopped and no server-side run is
-created twice; on replay a run that may exist is looked up (``browserstack_lookup``: by our id,
+created twice; on replay a run that may exist is looked up (``lookup``: by our id,
 else by what its start sent) before anything is started again. Payloads and limits live in
-``browserstack_map`` (the build, test runs) and ``browserstack_hooks`` (hook runs, logs);
-settings in ``browserstack_config``; the ``browserstack start/finish`` verbs in
-``browserstack_cli``.
+``mapping`` (the build, test runs) and ``hooks`` (hook runs, logs);
+settings in ``config``; the ``browserstack start/finish`` verbs in
+``cli``.
 """
 
 from __future__ import annotations

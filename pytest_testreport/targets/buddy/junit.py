@@ -3,7 +3,7 @@
 
 Pure functions (no I/O), shared by the target (which builds cases) and the reader (which maps
 cases back to node ids and reads the ``data`` fragment it wrote). Where the API is and how to
-reach it is ``buddy_client``'s.
+reach it is ``client``'s.
 """
 
 from __future__ import annotations

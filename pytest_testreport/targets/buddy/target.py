@@ -2,10 +2,10 @@
 
 Flow: ``POST unit-tests/sessions`` (or join ``BUDDY_SESSION_ID``), cases in batches of at most
 100 through ``POST unit-tests/sessions/{id}/cases/batch`` (an upsert keyed by group, classname
-and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``buddy_junit.py``; the API's
-URL and clients: ``buddy_client.py``; the read side (``list/show/failed --target buddy``,
-``--testreport-failed-from=buddy``): ``buddy_reader.py``; the ``buddy open/close/reopen`` verbs:
-``buddy_cli.py``. API facts: ../shared/reference/buddy.md.
+and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``junit.py``; the API's
+URL and clients: ``client.py``; the read side (``list/show/failed --target buddy``,
+``--testreport-failed-from=buddy``): ``reader.py``; the ``buddy open/close/reopen`` verbs:
+``cli.py``. API facts: ../shared/reference/buddy.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Identity (scope, name, location), result, timing (``history``), failure text wit
 documented limits, and tags: ours, ``execution_tag`` markers and metadata, each checked against
 Buildkite's rules so that an invalid tag is dropped and reported, never sent. The upload tags
 option is parsed here, by the same rules. Reference: ``../shared/reference/buildkite.md`` §1.4-1.5;
-the run, batching and uploads are the target's (``buildkite.py``).
+the run, batching and uploads are the target's (``target.py``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ There is no session endpoint: a run is every upload sharing one ``run_env.key``.
 from ``BUILDKITE_ANALYTICS_KEY``, else the CI build (so parallel jobs of one build share a run),
 else the session uuid the controller made: never one per worker. Each execution carries the
 result's uuid as ``id``, so a repeated upload names the same executions. One execution's
-record is mapped in ``buildkite_map.py``; reading back lives in ``buildkite_reader.py``.
+record is mapped in ``mapping.py``; reading back lives in ``reader.py``.
 Reference: ``../shared/reference/buildkite.md``.
 """
 

@@ -143,7 +143,7 @@ class LocalReader(Reader):
     # -- sessions ---------------------------------------------------------------------------
 
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
-        # One row per logical run: sessions sharing a CI run id are joined (local_runs.py).
+        # One row per logical run: sessions sharing a CI run id are joined (runs.py).
         return local_runs.list_rows(self._conn, branch, page, per_page, _session)
 
     def session(self, ref: str, branch: Optional[str]) -> Json:

@@ -1,7 +1,7 @@
 """The local store's file: its schema and migrations, opening it, and writing rows in bulk.
 
-Shared by the ``local`` target (local.py), its reader (local_reader.py) and ``store check`` /
-``store repair`` (local_repair.py).
+Shared by the ``local`` target (target.py), its reader (reader.py) and ``store check`` /
+``store repair`` (repair.py).
 """
 
 from __future__ import annotations

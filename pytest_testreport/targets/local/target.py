@@ -1,7 +1,7 @@
 """The ``local`` target: an embedded SQLite store that keeps run history, no account needed.
 
-The store's file (schema, migrations, opening it) is local_schema.py; ``store check`` and
-``store repair`` are local_cli.py and local_repair.py.
+The store's file (schema, migrations, opening it) is schema.py; ``store check`` and
+``store repair`` are cli.py and repair.py.
 """
 
 from __future__ import annotations
