@@ -113,7 +113,7 @@ def all_options() -> tuple[Option, ...]:
 
 
 def _targets_help() -> str:
-    """``local (default), buddy, ...``: the first target is the flag's default."""
+    """``local (default), buddy, ...``: the bare ``--testreport`` means local."""
     names = target_names()
     return ", ".join(f"{name} (default)" if name == "local" else name for name in names)
 
