@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_testreport.ci import CIInfo  # noqa: E402
 from pytest_testreport.model import Failure, Outcome, Session, TestResult  # noqa: E402
-from pytest_testreport.targets.local import LocalTarget  # noqa: E402
+from pytest_testreport.targets.local.target import LocalTarget  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip

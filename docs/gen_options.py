@@ -98,6 +98,9 @@ def render(page: str) -> str:
 
 
 def main() -> int:
+    from pytest_testreport.targets import install
+
+    install()  # the targets' options come from their specs, as pytest and the CLI load them
     page = PAGE.read_text(encoding="utf-8")
     fresh = render(page)
     if fresh != page:

@@ -20,7 +20,6 @@ import pytest
 from . import __version__
 from .cli_read import (
     PROG,
-    READERS,
     cmd_failed,
     cmd_flaky,
     cmd_history,
@@ -28,6 +27,7 @@ from .cli_read import (
     cmd_list,
     cmd_show,
     cmd_slow,
+    readers,
 )
 from .cli_store import add_store_verbs
 from .config import read_ini, settings_from_env
@@ -36,8 +36,8 @@ from .engine.replay import SPOOL_ENV, SpoolNotFound, find_spool, replay
 from .engine.scrub import settings_secrets
 from .engine.secrets import mask
 from .reading import LATEST, NotFound, Reader, Unsupported
-from .targets import available, target_class
-from .targets.local import StoreError
+from .targets import BadTarget, available, install, specs, target_class
+from .targets.local.target import StoreError
 
 
 def _ini_spool(cwd: Path) -> Optional[str]:
@@ -89,7 +89,7 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "in this directory or a parent)",
     )  # fmt: skip
     parser.add_argument(
-        "--target", choices=sorted(READERS), default="local" if top else default,
+        "--target", choices=sorted(readers()), default="local" if top else default,
         help="where to read from (default: local)",
     )  # fmt: skip
 
@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_shard import add_verbs as add_shard_verbs  # durations (cli_shard.py)
 
     add_shard_verbs(verbs)
-    for name in available():
-        target_class(name).add_commands(verbs)
+    for spec in specs().values():
+        spec.add_commands(verbs)
     return parser
 
 
@@ -185,6 +185,11 @@ def _register_credentials() -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns the exit code."""
     try:
+        install()  # the targets' specs to config: their options, for every verb's settings
+    except BadTarget as exc:  # another package's broken entry point
+        print(f"{PROG}: {_unprefixed(str(exc))}", file=sys.stderr)
+        return 2
+    try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -203,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "run", None) is not None:  # verbs that need no reader
             return int(args.run(args))
-        with READERS[args.target](args) as reader:
+        with readers()[args.target](args) as reader:
             return int(args.handler(reader, args))
     except (pytest.UsageError, Unsupported) as exc:
         print(f"{PROG}: {_unprefixed(str(exc))}", file=sys.stderr)

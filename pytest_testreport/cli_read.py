@@ -26,7 +26,8 @@ from .layout import (
 )
 from .ranking import change_text, sparkline
 from .reading import NotFound, Reader, Unsupported
-from .targets import available, target_class
+from .targets import specs
+from .targets.spec import TargetSpec
 
 PROG = "pytest-testreport"
 MESSAGE_LINES = 5  # failure message lines shown under a failed row
@@ -35,22 +36,27 @@ _LETTERS = {"passed": "P", "xpassed": "X", "failed": "F", "error": "E"}
 
 
 def _local_reader(args: argparse.Namespace) -> Reader:
-    from .targets.local_reader import LocalReader, find_store
+    from .targets.local.reader import LocalReader, find_store
 
     return LocalReader(find_store(Path.cwd(), args.store, os.environ))
 
 
-def _remote_reader(name: str) -> Callable[[argparse.Namespace], Reader]:
+def _remote_reader(spec: TargetSpec) -> Callable[[argparse.Namespace], Reader]:
     def make(args: argparse.Namespace) -> Reader:
-        return target_class(name).reader(settings_from_env(os.environ, Path.cwd()))
+        reader = spec.reader_class()
+        assert reader is not None
+        return reader.from_settings(settings_from_env(os.environ, Path.cwd()))
 
     return make
 
 
-# Target name -> factory building its reader from the parsed arguments.
-READERS: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
-READERS.update({name: _remote_reader(name) for name in available() if name != "local"
-                and target_class(name).has_reader()})  # fmt: skip
+def readers() -> dict[str, Callable[[argparse.Namespace], Reader]]:
+    """Target name -> factory building its reader from the parsed arguments. Local finds its
+    store the CLI's way (--store, TESTREPORT_LOCAL_PATH, then up from here)."""
+    found: dict[str, Callable[[argparse.Namespace], Reader]] = {"local": _local_reader}
+    found.update({name: _remote_reader(spec) for name, spec in specs().items()
+                  if name != "local" and spec.reader is not None})  # fmt: skip
+    return found
 
 
 def _message_lines(test: dict[str, Any]) -> list[str]:
@@ -140,7 +146,7 @@ def _session_header(session: dict[str, Any]) -> list[str]:
         f"   duration {seconds(session['duration'])}",
         _counts_line(session),
     ]
-    if session.get("run"):  # a logical run: the sessions of one CI run id (local_runs.py)
+    if session.get("run"):  # a logical run: the sessions of one CI run id (targets/local/runs.py)
         lines.append(f"  sessions  {', '.join(map(str, session['sessions']))}")
     if session["ci_provider"] or session["run_url"]:
         ci = " ".join(x for x in (session["ci_provider"], session["run_url"]) if x)
@@ -269,7 +275,7 @@ def cmd_history(reader: Reader, args: argparse.Namespace) -> int:
 def cmd_html(reader: Reader, args: argparse.Namespace) -> int:
     from .report import DEFAULT_OUTPUT
     from .report.build import write_report
-    from .targets.local_reader import LocalReader
+    from .targets.local.reader import LocalReader
 
     if not isinstance(reader, LocalReader):
         raise Unsupported("html reads the local store only (leave out --target)")

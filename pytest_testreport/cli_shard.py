@@ -43,7 +43,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_durations(args: argparse.Namespace) -> int:
-    from .targets.local_reader import find_store
+    from .targets.local.reader import find_store
 
     store = find_store(Path.cwd(), args.store, os.environ)
     durations = store_durations(store, args.branch, args.last)

@@ -12,8 +12,8 @@ from typing import Any
 from .importing import Origin, import_file
 from .layout import plural
 from .merging import merge_stores
-from .targets.local import DEFAULT_PATH
-from .targets.local_reader import ENV_PATH, StoreNotFound, find_store
+from .targets.local.reader import ENV_PATH, StoreNotFound, find_store
+from .targets.local.target import DEFAULT_PATH
 
 
 def store_to_write(explicit: str | None) -> Path:

@@ -8,52 +8,28 @@ A bad value is a ``pytest.UsageError`` naming the spelling that held it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from . import targets as registry
+from .history_options import HISTORY_OPTIONS
+from .option import (  # noqa: F401 - re-exported: config has always been where options live
+    Option,
+    parse_bool,
+    parse_choice,
+    parse_seconds,
+    parse_text,
+)
 
 if TYPE_CHECKING:
     import pytest
 
     from .ci import CIInfo
+    from .targets.spec import TargetSpec
 
 OFF_VALUES = ("none", "off", "0", "false", "no")
 CAPTURE_MODES = ("failed", "all", "none")
-
-
-def parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def parse_seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError("expected a number of seconds") from None
-    if not 0 <= seconds <= 24 * 3600:
-        raise ValueError("expected a number of seconds between 0 and 86400")
-    return seconds
-
-
-def parse_choice(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value
-
-    return parse
-
-
-def parse_text(value: str) -> str:
-    return value.strip()
 
 
 def parse_html(value: str) -> Optional[str]:
@@ -64,37 +40,6 @@ def parse_html(value: str) -> Optional[str]:
     if lowered in ("0", "false", "no", "off"):
         return None
     return value.strip()
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting and its spellings."""
-
-    name: str
-    help: str
-    parse: Callable[[str], Any] = parse_text
-    default: Any = None
-    metavar: str = "VALUE"
-    flag_only: bool = False  # a command-line switch without a value (``--testreport-strict``)
-    vendor_env: tuple[str, ...] = ()  # the vendor's own variable names, read after ours
-    secret: bool = False  # never shown, and never accepted on the command line
-    bare: Optional[str] = None  # the value of the flag given without one (``--testreport-html``)
-
-    @property
-    def flag(self) -> str:
-        return "--testreport-" + self.name.replace("_", "-")
-
-    @property
-    def ini(self) -> str:
-        return "testreport_" + self.name
-
-    @property
-    def env(self) -> str:
-        return "TESTREPORT_" + self.name.upper()
-
-    @property
-    def dest(self) -> str:
-        return "testreport_" + self.name
 
 
 CORE_OPTIONS: tuple[Option, ...] = (
@@ -138,10 +83,39 @@ CORE_OPTIONS: tuple[Option, ...] = (
 )  # fmt: skip
 
 
-def all_options() -> tuple[Option, ...]:
-    from .history_options import HISTORY_OPTIONS  # it imports Option from here
+# The targets' specs, handed over by whoever starts us (plugin.py, the CLI, the delivery
+# child) through ``use_targets``: config imports no target, so a target can import config.
+_TARGETS: Optional[tuple[TargetSpec, ...]] = None
 
-    return CORE_OPTIONS + HISTORY_OPTIONS + registry.target_options()
+
+def use_targets(specs: Iterable[TargetSpec]) -> None:
+    """Take the targets' specs (names, options, credentials), in the order users see them."""
+    global _TARGETS
+    _TARGETS = tuple(specs)
+
+
+def target_specs() -> tuple[TargetSpec, ...]:
+    """The specs handed over by ``use_targets``; a clear error when nobody did."""
+    if _TARGETS is None:
+        raise RuntimeError(
+            "testreport: no targets registered; call pytest_testreport.targets.install() first"
+        )
+    return _TARGETS
+
+
+def target_names() -> tuple[str, ...]:
+    return tuple(spec.name for spec in target_specs())
+
+
+def all_options() -> tuple[Option, ...]:
+    targets = tuple(option for spec in target_specs() for option in spec.options)
+    return CORE_OPTIONS + HISTORY_OPTIONS + targets
+
+
+def _targets_help() -> str:
+    """``local (default), buddy, ...``: the bare ``--testreport`` means local."""
+    names = target_names()
+    return ", ".join(f"{name} (default)" if name == "local" else name for name in names)
 
 
 def usage_error(message: str) -> Exception:
@@ -160,8 +134,8 @@ def add_options(parser: pytest.Parser) -> None:
         const="local",
         default=None,
         metavar="TARGETS",
-        help="report to these targets, comma-separated: local (default), buddy, browserstack, "
-        "buildkite; env TESTREPORT, ini testreport",
+        help=f"report to these targets, comma-separated: {_targets_help()}; "
+        "env TESTREPORT, ini testreport",
     )
     group.addoption(
         "--no-testreport",
@@ -321,35 +295,30 @@ def looks_like_targets(value: str) -> bool:
     if value.startswith("-"):
         return False
     names = [part.strip().lower() for part in value.split(",")]
-    return all(n in registry.TARGET_NAMES or n in OFF_VALUES for n in names if n) and any(names)
+    known = target_names()
+    return all(n in known or n in OFF_VALUES for n in names if n) and any(names)
 
 
 def parse_targets(value: str, where: str) -> tuple[str, ...]:
     if value.strip().lower() in OFF_VALUES:
         return ()
     names = [part.strip().lower() for part in value.split(",") if part.strip()]
-    choices = ", ".join(registry.TARGET_NAMES)
+    choices = ", ".join(target_names())
     if not names:
         raise usage_error(f"testreport: {where} names no target; choose from {choices}")
     for name in names:
-        if name not in registry.TARGET_NAMES:
+        if name not in target_names():
             raise usage_error(
                 f"testreport: unknown target {name!r} in {where}; choose from {choices}"
-            )
-        if name not in registry.available():
-            raise usage_error(
-                f"testreport: target {name!r} (from {where}) is not available in this version "
-                f"of pytest-testreport; available: {', '.join(registry.available())}"
             )
     return tuple(dict.fromkeys(names))
 
 
 def _auto_targets(env: Mapping[str, str]) -> tuple[str, ...]:
     found = []
-    for name in registry.available():
-        variables = registry.credentials(name)
-        if variables and all(env.get(v) for v in variables):
-            found.append(name)
+    for spec in target_specs():
+        if spec.credentials and all(env.get(v) for v in spec.credentials):
+            found.append(spec.name)
     return tuple(found)
 
 
@@ -376,7 +345,7 @@ def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None
     failed_from = values["failed_from"] or None
     if failed_from is not None:
         target = failed_from.split(":", 1)[0].strip().lower()
-        able = registry.rerunnable()
+        able = [spec.name for spec in target_specs() if spec.can_rerun()]
         if target not in able:
             raise usage_error(
                 f"testreport: --testreport-failed-from={failed_from}: target must be one of "

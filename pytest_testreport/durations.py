@@ -62,7 +62,7 @@ def _medians(conn: sqlite3.Connection, branch: Optional[str], last: int,
 def store_durations(path: Path, branch: Optional[str], last: int,
                     exclude_run: Optional[str] = None) -> dict[str, float]:  # fmt: skip
     """``from_store`` on the store at ``path`` (never created here)."""
-    from .targets.local import connect
+    from .targets.local.target import connect
 
     conn = connect(path, create=False)
     try:

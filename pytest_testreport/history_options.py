@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .config import Option
+from .option import Option
 
 
 def parse_shard(value: str) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from .ci import CIInfo
 from .junit_xml import Case, JUnitError, combine, parse_xml, read_case, seconds
 from .model import Session, SessionStatus, TestResult
 from .reading import parse_time
-from .targets.local import LocalTarget, connect
+from .targets.local.target import LocalTarget, connect
 
 _NAMESPACE = uuid.UUID("6f1c2d1e-8a55-4b8e-9d1f-3c2a7e5b9a10")  # ours; never change it
 BATCH = 500

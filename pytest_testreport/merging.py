@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .targets.local import SCHEMA_VERSION, StoreError, connect, insert_rows
+from .targets.local.target import SCHEMA_VERSION, StoreError, connect, insert_rows
 
 _CHILDREN = ("steps", "metadata", "tags")  # tables keyed by result_id
 

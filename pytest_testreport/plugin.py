@@ -14,7 +14,7 @@ from . import hookspecs
 from .api import TestReportFixture
 from .config import Settings, add_options, load_settings, looks_like_targets
 from .runner import Runner
-from .targets import make_targets
+from .targets import BadTarget, install, make_targets
 
 WORKER_ACTIVE = "testreport_active"
 WORKER_FAILED = "testreport_failed_nodeids"
@@ -30,6 +30,10 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    try:
+        install()  # the targets' specs (built-in and entry points) to config: their options
+    except BadTarget as exc:  # another package's broken entry point: say which, no traceback
+        raise pytest.UsageError(str(exc)) from None
     add_options(parser)
 
 

@@ -51,7 +51,7 @@ def flaky_in_store(conn: sqlite3.Connection, sessions: int, days: int,
 
 
 def from_local(settings: Settings) -> tuple[list[str], str]:
-    from .targets.local import connect
+    from .targets.local.target import connect
 
     path = settings.local_path
     if not path.exists():
@@ -87,7 +87,7 @@ def from_buildkite(settings: Settings) -> tuple[list[str], str]:
     """The suite's muted tests (``GET /suites/{suite}/tests/muted``, reference §2)."""
     from .engine.errors import DeliveryError, RejectedError
     from .engine.limits import Deadline
-    from .targets.buildkite_reader import BuildkiteReader
+    from .targets.buildkite.reader import BuildkiteReader
 
     class MutedReader(BuildkiteReader):
         def muted(self) -> list[str]:

@@ -69,8 +69,12 @@ import itertools
 import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 LATEST = "latest"
 PASS_LIKE = frozenset({"passed", "xpassed"})
@@ -86,8 +90,34 @@ class Unsupported(Exception):
     """The target's API cannot answer this verb or option; the CLI treats it as bad usage."""
 
 
+@dataclass(frozen=True)
+class FailedTests:
+    """What ``--testreport-failed-from=TARGET[:REF]`` found, for every target alike.
+
+    No ``nodeids`` means run everything (nothing failed, no history, the service cannot be
+    read); ``message`` says which, for pytest's header. ``unmapped`` counts failed tests the
+    target knows but could not map back to node ids.
+    """
+
+    message: str
+    nodeids: list[str] = field(default_factory=list)
+    unmapped: int = 0
+
+
 class Reader(ABC):
     """Answers the CLI's questions for one target. ``ref`` is a session id or ``latest``."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Reader:
+        """The reader the settings describe; ``pytest.UsageError`` naming what is missing."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from settings")
+
+    @classmethod
+    def failed_from(cls, settings: Settings, ref: Optional[str]) -> FailedTests:
+        """``--testreport-failed-from``: the tests that failed in session ``ref`` (default: the
+        newest on the current branch). A reader that cannot answer leaves this out; the option
+        then refuses its target. Raises ``pytest.UsageError`` for a misconfiguration."""
+        raise Unsupported(f"{cls.__name__} cannot name the tests that failed")
 
     @abstractmethod
     def describe(self) -> str:

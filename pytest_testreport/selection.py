@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Optional
 
 import pytest
@@ -39,43 +38,15 @@ class FailedSelection:
 
 
 def resolve_failed(settings: Settings) -> FailedSelection:
-    """Look the failed tests up once, in the controller, before any worker starts."""
-    from .targets.local_reader import LocalReader
+    """Look the failed tests up once, in the controller, before any worker starts.
+
+    Every target answers through its reader's ``failed_from`` (``reading.Reader``).
+    """
+    from .targets import specs
 
     assert settings.failed_from is not None
-    spec = settings.failed_from
-    target, _, ref = spec.partition(":")
-    target = target.strip().lower()
-    if target != "local":  # each remote target's reader maps its failures back to node ids
-        module = importlib.import_module(f"pytest_testreport.targets.{target}_reader")
-        message, nodeids, *_ = module.failed_nodeids(settings, ref or None)
-        return FailedSelection(nodeids or None, message)
-    path = settings.local_path
-    if not path.exists():
-        raise pytest.UsageError(
-            f"testreport: --testreport-failed-from={spec}: no local store at {path}; "
-            "record a run first with pytest --testreport"
-        )
-    with LocalReader(path) as reader:
-        if ref:
-            try:
-                session_id: Optional[int] = reader.session(ref, None)["id"]
-            except Exception as exc:
-                raise pytest.UsageError(
-                    f"testreport: --testreport-failed-from={spec}: {exc}"
-                ) from None
-            nodeids = [t["nodeid"] for t in reader.failed(ref, None)]
-        else:
-            branch = settings.ci().branch
-            session_id, nodeids = reader.failed_for_rerun(branch)
-    if session_id is None:
-        return FailedSelection(None, "testreport: no earlier local session; running all tests")
-    if not nodeids:
-        return FailedSelection(
-            None, f"testreport: nothing failed in local session {session_id}; running all tests"
-        )
-    return FailedSelection(
-        nodeids,
-        f"testreport: running the {len(nodeids)} tests that failed or errored "
-        f"in local session {session_id}",
-    )
+    name, _, ref = settings.failed_from.partition(":")
+    reader = specs()[name.strip().lower()].reader_class()
+    assert reader is not None  # config accepts only targets whose reader can rerun
+    found = reader.failed_from(settings, ref or None)
+    return FailedSelection(found.nodeids or None, found.message)

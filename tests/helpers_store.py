@@ -21,7 +21,7 @@ from pytest_testreport.model import (
     Step,
     TestResult,
 )
-from pytest_testreport.targets.local import LocalTarget
+from pytest_testreport.targets.local.target import LocalTarget
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
 

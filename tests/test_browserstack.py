@@ -11,10 +11,10 @@ import pytest
 
 from pytest_testreport.ci import CIInfo
 from pytest_testreport.model import Failure, Outcome, ResultKind, Session, Step, TestResult
-from pytest_testreport.targets import browserstack as bs
-from pytest_testreport.targets import browserstack_config as bsconfig
-from pytest_testreport.targets import browserstack_hooks as bshooks
-from pytest_testreport.targets import browserstack_map as bsmap
+from pytest_testreport.targets.browserstack import config as bsconfig
+from pytest_testreport.targets.browserstack import hooks as bshooks
+from pytest_testreport.targets.browserstack import mapping as bsmap
+from pytest_testreport.targets.browserstack import target as bs
 from tests.fakes import browserstack_rules as rules
 
 from .browserstack_helpers import (

@@ -76,8 +76,8 @@ def test_the_reader_takes_test_runs_listed_under_hierarchy(
 
 
 def test_runs_nested_in_groups_are_read_as_runs_and_claimed_once() -> None:
-    from pytest_testreport.targets.browserstack_lookup import RunLookup
-    from pytest_testreport.targets.browserstack_reader import flat_runs
+    from pytest_testreport.targets.browserstack.lookup import RunLookup
+    from pytest_testreport.targets.browserstack.reader import flat_runs
 
     def run_(uuid: str, name: str, scopes: list[str]) -> dict:
         return {"uuid": uuid, "name": name, "file_name": "t.py", "scopes": scopes,

@@ -18,9 +18,8 @@ from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.errors import DeliveryError
 from pytest_testreport.engine.limits import Deadline
 from pytest_testreport.model import Outcome, ResultKind, Session, Step
-from pytest_testreport.targets.buddy import BuddyTarget, _chunks
-from pytest_testreport.targets.buddy_client import api_url
-from pytest_testreport.targets.buddy_junit import (
+from pytest_testreport.targets.buddy.client import api_url
+from pytest_testreport.targets.buddy.junit import (
     case_identity,
     case_payload,
     case_status,
@@ -30,7 +29,8 @@ from pytest_testreport.targets.buddy_junit import (
     parse_data,
     session_payload,
 )
-from pytest_testreport.targets.buddy_reader import failed_nodeids, failed_session
+from pytest_testreport.targets.buddy.reader import BuddyReader, failed_session
+from pytest_testreport.targets.buddy.target import BuddyTarget, _chunks
 
 from .buddy_helpers import (
     SUITE_TESTS,
@@ -751,12 +751,12 @@ def test_failed_session_for_failed_from(
         failed_session(settings_from_env(env, tmp_path), None)
     buddy_fake.unauthorized()  # a rejected token is a configuration error
     with pytest.raises(pytest.UsageError, match="401"):
-        failed_nodeids(settings, None)
+        BuddyReader.failed_from(settings, None)
     buddy_fake.authorize()
     buddy_fake.outage()  # an unreachable service: run everything, and say why
-    message, nodeids = failed_nodeids(settings, None)
-    assert nodeids == [] and message.startswith("testreport: cannot read Buddy (")
-    assert message.endswith("); running all tests")
+    found = BuddyReader.failed_from(settings, None)
+    assert found.nodeids == [] and found.message.startswith("testreport: cannot read Buddy (")
+    assert found.message.endswith("); running all tests")
 
 
 def test_failed_from_buddy_reruns_what_failed(

@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 import requests
 
-from pytest_testreport import selection
 from pytest_testreport.ci import CIInfo
 from pytest_testreport.cli import main as cli_main
 from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.engine import MAX_BACKLOG
 from pytest_testreport.engine.errors import RetryableError
 from pytest_testreport.model import Failure, Outcome, ResultKind, Session, Step, TestResult
-from pytest_testreport.targets import buildkite as bk
-from pytest_testreport.targets import buildkite_map as bkmap
-from pytest_testreport.targets.buildkite_reader import Paths, failed_nodeids, run_session
+from pytest_testreport.targets.buildkite import mapping as bkmap
+from pytest_testreport.targets.buildkite import target as bk
+from pytest_testreport.targets.buildkite.reader import BuildkiteReader, Paths, run_session
 from tests.buildkite_helpers import (
     FAST,
     SUITE,
@@ -765,19 +764,18 @@ def test_failed_from_buildkite(pytester, monkeypatch, buildkite_fake) -> None:
     pytester.makepyfile(test_sel=FAILING)
     pytester.runpytest_subprocess(*FAST).assert_outcomes(passed=2, failed=2)
     settings = settings_from_env(os.environ, pytester.path)
-    message, nodeids, unmapped = failed_nodeids(settings, None)
+    found = BuildkiteReader.failed_from(settings, None)
+    nodeids = found.nodeids
     assert sorted(nodeids) == ["test_sel.py::TestGroup::test_one", "test_sel.py::test_param[a b]"]
-    assert unmapped == 0 and "running the 2 tests" in message
+    assert found.unmapped == 0 and "running the 2 tests" in found.message
     run_id = buildkite_fake.run.id
-    assert failed_nodeids(settings, run_id)[1] == nodeids
+    assert BuildkiteReader.failed_from(settings, run_id).nodeids == nodeids
     with pytest.raises(pytest.UsageError, match="no session 'nope'"):
-        failed_nodeids(settings, "nope")
+        BuildkiteReader.failed_from(settings, "nope")
     monkeypatch.setenv("TESTREPORT_BRANCH", "elsewhere")
-    message, nodeids, _ = failed_nodeids(settings_from_env(os.environ, pytester.path), None)
-    assert nodeids == [] and "no finished Buildkite run on branch elsewhere" in message
+    found = BuildkiteReader.failed_from(settings_from_env(os.environ, pytester.path), None)
+    assert found.nodeids == [] and "no finished Buildkite run on branch elsewhere" in found.message
     monkeypatch.delenv("TESTREPORT_BRANCH")
-    if "failed_nodeids" not in inspect.getsource(selection):
-        pytest.skip("selection.py does not dispatch --testreport-failed-from=buildkite yet")
     result = pytester.runpytest_subprocess("--testreport-failed-from=buildkite", "-v",
                                            "-p", "no:cacheprovider")  # fmt: skip
     result.assert_outcomes(failed=2)

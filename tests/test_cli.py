@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_testreport.targets.local import connect
+from pytest_testreport.targets.local.target import connect
 
 from .helpers_store import SampleStore, make_result, record, run, run_json
 

@@ -25,11 +25,11 @@ from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.scrub import Scrubber, valid_text
 from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult, TestStart
 from pytest_testreport.reading import metadata_object
-from pytest_testreport.targets.browserstack import BrowserStackTarget
-from pytest_testreport.targets.buddy import BuddyTarget
-from pytest_testreport.targets.buildkite import BuildkiteTarget
-from pytest_testreport.targets.local import LocalTarget
-from pytest_testreport.targets.local_reader import LocalReader
+from pytest_testreport.targets.browserstack.target import BrowserStackTarget
+from pytest_testreport.targets.buddy.target import BuddyTarget
+from pytest_testreport.targets.buildkite.target import BuildkiteTarget
+from pytest_testreport.targets.local.reader import LocalReader
+from pytest_testreport.targets.local.target import LocalTarget
 
 from .fakes.base import FakeService
 from .fakes.browserstack import FakeBrowserStack

@@ -17,7 +17,7 @@ from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine import SenderState
 from pytest_testreport.model import Session
 from pytest_testreport.report.job_summary import RunNotes, render
-from pytest_testreport.targets.buddy import BuddyTarget
+from pytest_testreport.targets.buddy.target import BuddyTarget
 
 from .buildkite_helpers import CI_VARIABLES, FAST, use_fake
 from .fakes.buddy import FakeBuddy

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_testreport.targets.local import LocalTarget
+from pytest_testreport.targets.local.target import LocalTarget
 
 from .helpers_store import T0, make_result, record, run, run_json
 

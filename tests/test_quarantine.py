@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_testreport.quarantine_sources import flaky_in_store
-from pytest_testreport.targets.local import connect
+from pytest_testreport.targets.local.target import connect
 
 from . import buildkite_helpers as bk
 from .browserstack_helpers import runs_by_attempt

@@ -22,7 +22,7 @@ from pytest_testreport.engine import Engine
 from pytest_testreport.engine.scrub import Scrubber, settings_secrets, valid_text
 from pytest_testreport.engine.secrets import mask, register
 from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult
-from pytest_testreport.targets.local import LocalTarget
+from pytest_testreport.targets.local.target import LocalTarget
 
 from .buildkite_helpers import CI_VARIABLES
 from .conftest import store_path

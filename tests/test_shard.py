@@ -15,7 +15,7 @@ from pytest_testreport.durations import DurationsError, parse_durations, read_du
 from pytest_testreport.durations import from_store as durations_from_store
 from pytest_testreport.history_options import parse_shard
 from pytest_testreport.shard import fallback_seconds, make_plan
-from pytest_testreport.targets.local import connect
+from pytest_testreport.targets.local.target import connect
 
 from .helpers_store import make_result, record
 

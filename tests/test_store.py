@@ -15,8 +15,8 @@ import pytest
 from pytest_testreport.cli import main
 from pytest_testreport.model import ResultKind
 from pytest_testreport.reading import NotFound, count_flips
-from pytest_testreport.targets.local import SCHEMA_VERSION, StoreError, connect
-from pytest_testreport.targets.local_reader import LocalReader, StoreNotFound, find_store
+from pytest_testreport.targets.local.reader import LocalReader, StoreNotFound, find_store
+from pytest_testreport.targets.local.target import SCHEMA_VERSION, StoreError, connect
 
 from .helpers_store import T0, make_result, record, run, run_json, write_flips, write_timings
 

@@ -15,7 +15,7 @@ from pytest_testreport.engine import Engine
 from pytest_testreport.engine.spool import find_journals, read_journal
 from pytest_testreport.engine.target import Target
 from pytest_testreport.model import Session, Step, TestResult
-from pytest_testreport.targets.local import LocalTarget, connect
+from pytest_testreport.targets.local.target import LocalTarget, connect
 
 from .conftest import by_nodeid, cli_json, latest, store_path
 from .helpers_store import T0, make_result

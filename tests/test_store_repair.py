@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_testreport.model import Step
-from pytest_testreport.targets.local_repair import repair
+from pytest_testreport.targets.local.repair import repair
 
 from .conftest import by_nodeid, latest, store_path
 from .helpers_store import T0, make_result, record, run

@@ -13,8 +13,8 @@ import pytest
 from pytest_testreport.engine.debuglog import DebugLog
 from pytest_testreport.engine.spool import Journal
 from pytest_testreport.model import Session
-from pytest_testreport.targets.buddy_client import parse_api_url
-from pytest_testreport.targets.local import connect
+from pytest_testreport.targets.buddy.client import parse_api_url
+from pytest_testreport.targets.local.target import connect
 from pytest_testreport.targets.options import parse_url
 
 from .fakes.buddy import FakeBuddy

@@ -41,7 +41,7 @@ class Writer:
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     from ..model import TestStart
-    from ..targets import make_targets
+    from ..targets import install, make_targets
     from .inprocess import Engine
     from .scrub import content_secrets
 
@@ -50,6 +50,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         return 0
     _kind, settings, session = first
     writer = Writer(out)
+    install()  # content_secrets reads the targets' options (their credentials) through config
     targets = make_targets(settings)
     tracker = Tracker([target.name for target in targets], writer.send)
     engine = Engine(targets, settings.spool_path, content_secrets(settings), observer=tracker)
@@ -91,12 +92,13 @@ def _acknowledge_every(seconds: float, tracker: Tracker) -> None:
 
 def warm_up(targets: list[str]) -> None:
     """Import what delivering to these targets needs, while pytest is still collecting."""
-    from ..targets import REGISTRY, target_class
+    from ..targets import specs
     from . import inprocess  # noqa: F401
 
+    found = specs()
     for name in targets:
-        if name in REGISTRY:
-            target_class(name)
+        if name in found:
+            found[name].target_class()
     if any(name != "local" for name in targets):
         import requests  # noqa: F401
 

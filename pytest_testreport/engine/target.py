@@ -9,10 +9,7 @@ from ..model import Session, TestResult, TestStart
 from .limits import Deadline
 
 if TYPE_CHECKING:
-    import argparse
-
-    from ..config import Option, Settings
-    from ..reading import Reader
+    from ..config import Settings
 
 
 MAX_TEST_LINKS = 50  # per-test links kept per target: the job summary's failure rows
@@ -20,6 +17,9 @@ MAX_TEST_LINKS = 50  # per-test links kept per target: the job summary's failure
 
 class Target(ABC):
     """Maps the model to one service (or store). No threads, no retry loops, no queues.
+
+    Its options, credentials, reader and CLI verbs are declared by its spec
+    (``targets/<name>/__init__.py``), which names this class.
 
     The engine calls, from background threads: ``open_session`` once, ``send_batch`` any
     number of times (concurrently when ``concurrency > 1``), ``close_session`` once. A failure
@@ -37,29 +37,11 @@ class Target(ABC):
     spools_backlog: ClassVar[bool] = True
     # Whether the API wants to hear about a test when it starts (``send_start``).
     wants_starts: ClassVar[bool] = False
-    # Variables whose presence turns the target on by itself (remote targets).
-    credentials: ClassVar[tuple[str, ...]] = ()
-    # Options of this target: declared in targets/options.py, so start-up need not import it.
-    options: ClassVar[tuple[Option, ...]] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Target:
         """Build the target, or raise ``pytest.UsageError`` naming what to set."""
         raise NotImplementedError
-
-    @classmethod
-    def has_reader(cls) -> bool:
-        return cls.reader.__func__ is not Target.reader.__func__  # type: ignore[attr-defined]
-
-    @classmethod
-    def reader(cls, settings: Settings) -> Reader:
-        """The CLI's read side for this target (``list/show/failed --target NAME``)."""
-        raise NotImplementedError(f"{cls.name} has no reader")
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        """Add this target's own CLI verbs; each sets ``run`` (args -> exit code)."""
-        return None
 
     def bind(self, deadline: Deadline) -> None:
         """Receive the run's end-of-run deadline (HTTP targets pass it to their client)."""

@@ -69,7 +69,7 @@ class AtEnd:
 def write_for(store: Path, output: Path, uuid: str) -> Path:
     """Write the report of session ``uuid`` (and the sessions before it) to ``output``: of its
     logical run when the store holds the run's other shards too (runs.run_ref_of)."""
-    from ..targets.local_reader import LocalReader
+    from ..targets.local.reader import LocalReader
     from .build import write_report
     from .runs import run_ref_of
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..reading import Json
-from ..targets.local_reader import LocalReader
+from ..targets.local.reader import LocalReader
 from .data import page_data
 from .render import render, write_atomically
 

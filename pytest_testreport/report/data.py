@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..reading import Json, parse_time
-from ..targets.local_reader import LocalReader
+from ..targets.local.reader import LocalReader
 from .history import flaky_rows, slow_rows, strips
 from .runs import run_history, shards
 

@@ -169,7 +169,7 @@ def read_history(settings: Any, session: Session) -> History:
     branch = session.ci.branch
     if not branch:
         return History(note="history needs a known branch")
-    from ..targets.local_reader import LocalReader
+    from ..targets.local.reader import LocalReader
 
     try:
         with LocalReader(settings.local_path) as reader:

@@ -1,7 +1,7 @@
 """Logical runs in the HTML report: the sessions (shards) that share a CI run id, as one.
 
 ``pytest-testreport html run:<id>`` reports such a run: its history is one entry per logical
-run (the sessions of one run id summed, as ``list`` joins them; see targets/local_runs.py),
+run (the sessions of one run id summed, as ``list`` joins them; see targets/local/runs.py),
 and its shards are listed with their own counts. A session without a run id is a run of its own.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..reading import Json, parse_time
-from ..targets.local_runs import RUN_ID_SQL, RUN_PREFIX, join
+from ..targets.local.runs import RUN_ID_SQL, RUN_PREFIX, join
 
 
 def run_history(conn: sqlite3.Connection, run: Json, last: int,

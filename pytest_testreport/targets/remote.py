@@ -1,6 +1,6 @@
 """What every remote target shares: its HTTP client, its token and text clean-up.
 
-Their options are declared in targets/options.py, which every pytest start-up reads.
+Their options are declared in their specs (targets/<name>/__init__.py), read on every start-up.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def read_secret(settings: Settings, option: str, file_option: Optional[str] = No
 
 def make_client(
     settings: Settings,
-    name: str,
+    target: str,
     base_url: str,
     headers: dict[str, Union[str, Secret]],
     *,
@@ -55,20 +55,22 @@ def make_client(
     """The one HTTP client of a target, configured from the settings."""
     from ..engine.http import HttpClient, HttpOptions
 
-    verify = settings.values.get(f"{name}_verify", True)
+    verify = settings.values.get(f"{target}_verify", True)
     if verify is False:  # also a line of the terminal summary (tls_notices), which no filter hides
-        warn(f"testreport: TLS verification is OFF for {name} (testreport_{name}_verify = false)")
+        warn(
+            f"testreport: TLS verification is OFF for {target} (testreport_{target}_verify = false)"
+        )
     options = HttpOptions(
         connect_timeout=settings.values["connect_timeout"],
         read_timeout=settings.values["read_timeout"],
         verify=verify,
         pool_size=pool_size,
-        rate=settings.values.get(f"{name}_rate_limit") or default_rate,
+        rate=settings.values.get(f"{target}_rate_limit") or default_rate,
         dry_run=settings.values["dry_run"],
     )
     debug = settings.values["debug"] or settings.values["dry_run"]
     return HttpClient(
-        name,
+        target,
         base_url,
         headers,
         options,

@@ -18,12 +18,13 @@ from urllib.parse import quote
 
 import requests
 
-from ..config import Settings, usage_error
-from ..engine.errors import DeliveryError, RejectedError
-from ..engine.limits import Deadline
-from ..engine.secrets import Secret
-from ..reading import (
+from ...config import Settings, usage_error
+from ...engine.errors import DeliveryError, RejectedError
+from ...engine.limits import Deadline
+from ...engine.secrets import Secret
+from ...reading import (
     LATEST,
+    FailedTests,
     Json,
     NotFound,
     Reader,
@@ -34,8 +35,8 @@ from ..reading import (
     result_object,
     session_object,
 )
-from .buildkite import read_overrides, run_branch
-from .remote import make_client, read_secret
+from ..remote import make_client, read_secret
+from .target import read_overrides, run_branch
 
 PER_PAGE = 100  # the API's maximum
 MAX_PAGES = 10_000  # a guard against a Link header that never ends
@@ -169,6 +170,14 @@ def execution_object(item: Json, paths: Paths) -> Json:
 
 class BuildkiteReader(Reader):
     """The suite's runs through the REST API (a user token with ``read_suites``)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BuildkiteReader:
+        return cls(settings)
+
+    @classmethod
+    def failed_from(cls, settings: Settings, ref: Optional[str]) -> FailedTests:
+        return failed_nodeids(settings, ref)
 
     def __init__(self, settings: Settings) -> None:
         token = read_secret(settings, "buildkite_api_token")
@@ -331,8 +340,8 @@ def current_branch(settings: Settings) -> Optional[str]:
     return run_branch(settings.ci(), read_overrides(settings.env))
 
 
-def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[str], int]:
-    """For ``--testreport-failed-from=buildkite[:RUN]``: (message, node ids, unmapped count).
+def failed_nodeids(settings: Settings, ref: Optional[str]) -> FailedTests:
+    """For ``--testreport-failed-from=buildkite[:RUN]`` (``BuildkiteReader.failed_from``).
 
     Default run: the latest finished run on the current branch. No run, nothing failed or
     nothing mappable gives no node ids: the caller then runs everything, as ``--lf`` does.
@@ -350,7 +359,9 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[st
                 found = reader.latest_finished(branch)
                 if found is None:
                     where = f" on branch {branch}" if branch else ""
-                    return f"testreport: no finished Buildkite run{where}; running all tests", [], 0
+                    return FailedTests(
+                        f"testreport: no finished Buildkite run{where}; running all tests"
+                    )
                 run = found
             tests = [t for t in reader.executions(run["id"]) if t["final"]]
     except NotFound as exc:
@@ -358,21 +369,21 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[st
     except RejectedError as exc:
         if exc.is_auth:
             raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
-        return f"testreport: cannot read Buildkite ({exc}); running all tests", [], 0
+        return FailedTests(f"testreport: cannot read Buildkite ({exc}); running all tests")
     except DeliveryError as exc:
-        return f"testreport: cannot read Buildkite ({exc}); running all tests", [], 0
+        return FailedTests(f"testreport: cannot read Buildkite ({exc}); running all tests")
     nodeids = list(dict.fromkeys(t["nodeid"] for t in tests if t["mapped"]))
     unmapped = len({t["nodeid"] for t in tests if not t["mapped"]})
     where = f"Buildkite run {run['id']}"
     if not tests:
-        return f"testreport: nothing failed in {where}; running all tests", [], 0
+        return FailedTests(f"testreport: nothing failed in {where}; running all tests")
     if not nodeids:
-        return (f"testreport: none of the {unmapped} failed tests of {where} could be mapped "
-                "to node ids; running all tests", [], unmapped)  # fmt: skip
+        return FailedTests(f"testreport: none of the {unmapped} failed tests of {where} could "
+                           "be mapped to node ids; running all tests", [], unmapped)  # fmt: skip
     message = f"testreport: running the {len(nodeids)} tests that failed or errored in {where}"
     if unmapped:
         message += f"; {unmapped} could not be mapped to node ids"
-    return message, nodeids, unmapped
+    return FailedTests(message, nodeids, unmapped)
 
 
 __all__ = ["BuildkiteReader", "Paths", "current_branch", "failed_nodeids"]

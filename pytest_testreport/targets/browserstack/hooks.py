@@ -3,7 +3,7 @@
 Hook runs: a test's fixture setup and teardown phases, sent when slow or failed (per
 ``testreport_browserstack_hooks``). Logs: its captured log records, stdout and stderr (per
 ``testreport_browserstack_logs``). Both are optional extras of a test run, each with its own
-calls and limits; the test run's own start and finish are mapped in ``browserstack_map``.
+calls and limits; the test run's own start and finish are mapped in ``mapping``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..model import ResultKind, TestResult
-from .browserstack_map import (
+from ...model import ResultKind, TestResult
+from .mapping import (
     Json,
     backtrace,
     clip,

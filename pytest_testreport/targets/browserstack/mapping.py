@@ -5,7 +5,7 @@ the bounded texts, statuses, tags, metadata, environment and failures they carry
 documented limit is applied here, before anything is sent: strings are cut with a visible
 marker, lists keep their most useful end, and what cannot carry a marker inline (dropped tags
 or metadata keys) is listed under the ``testreport.truncated`` metadata key of the test run.
-Hook runs and logs, sent between a run's start and finish, are mapped in ``browserstack_hooks``.
+Hook runs and logs, sent between a run's start and finish, are mapped in ``hooks``.
 Reference: ``shared/reference/browserstack.md`` §3 (fields and limits) and §10 (mapping).
 """
 
@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ..ci import CIInfo
-from ..model import Outcome, ResultKind, Session, TestResult, TestStart
-from ..reports import split_nodeid
-from .remote import clean_text
+from ...ci import CIInfo
+from ...model import Outcome, ResultKind, Session, TestResult, TestStart
+from ...reports import split_nodeid
+from ..remote import clean_text
 
 Json = dict[str, Any]
 

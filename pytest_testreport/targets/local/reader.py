@@ -9,12 +9,14 @@ from collections import defaultdict
 from collections.abc import Mapping
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from ..model import Outcome
-from ..ranking import flaky_evidence, slow_trend
-from ..reading import (
+from ...config import usage_error
+from ...model import Outcome
+from ...ranking import flaky_evidence, slow_trend
+from ...reading import (
     LATEST,
+    FailedTests,
     Json,
     Reader,
     failure_object,
@@ -27,8 +29,11 @@ from ..reading import (
     sort_flaky,
     step_object,
 )
-from . import local_runs
-from .local_schema import DEFAULT_PATH, StoreDamaged, StoreError, connect, is_damage
+from . import runs as local_runs
+from .schema import DEFAULT_PATH, StoreDamaged, StoreError, connect, is_damage
+
+if TYPE_CHECKING:
+    from ...config import Settings
 
 ENV_PATH = "TESTREPORT_LOCAL_PATH"
 HOW_TO_CREATE = "record a run with `pytest --testreport` to create one"
@@ -98,10 +103,47 @@ class LocalReader(Reader):
     def describe(self) -> str:
         return str(self.path)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalReader:
+        return cls(settings.local_path)
+
+    @classmethod
+    def failed_from(cls, settings: Settings, ref: Optional[str]) -> FailedTests:
+        """``--testreport-failed-from=local[:SESSION]``; default: the newest closed session on
+        the current branch."""
+        spec = settings.failed_from
+        if not settings.local_path.exists():
+            raise usage_error(
+                f"testreport: --testreport-failed-from={spec}: no local store at "
+                f"{settings.local_path}; record a run first with pytest --testreport"
+            )
+        with cls.from_settings(settings) as reader:
+            if ref:
+                try:
+                    session_id: Optional[int] = reader.session(ref, None)["id"]
+                except Exception as exc:
+                    raise usage_error(
+                        f"testreport: --testreport-failed-from={spec}: {exc}"
+                    ) from None
+                nodeids = [t["nodeid"] for t in reader.failed(ref, None)]
+            else:
+                session_id, nodeids = reader.failed_for_rerun(settings.ci().branch)
+        if session_id is None:
+            return FailedTests("testreport: no earlier local session; running all tests")
+        if not nodeids:
+            return FailedTests(
+                f"testreport: nothing failed in local session {session_id}; running all tests"
+            )
+        return FailedTests(
+            f"testreport: running the {len(nodeids)} tests that failed or errored "
+            f"in local session {session_id}",
+            nodeids,
+        )
+
     # -- sessions ---------------------------------------------------------------------------
 
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
-        # One row per logical run: sessions sharing a CI run id are joined (local_runs.py).
+        # One row per logical run: sessions sharing a CI run id are joined (runs.py).
         return local_runs.list_rows(self._conn, branch, page, per_page, _session)
 
     def session(self, ref: str, branch: Optional[str]) -> Json:

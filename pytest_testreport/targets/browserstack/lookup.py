@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import DeliveryError, RetryableError
-from ..reading import Json, parse_time
-from .browserstack_reader import build_runs
+from ...engine.errors import DeliveryError, RetryableError
+from ...reading import Json, parse_time
+from .reader import build_runs
 
 if TYPE_CHECKING:
-    from ..engine.http import HttpClient
+    from ...engine.http import HttpClient
 
 LOOKUP_TRIES = 3  # a read refused or failing once (even a 401) is tried again before giving up
 LOOKUP_PAUSE = 1.0  # seconds before the second try, doubled for the third

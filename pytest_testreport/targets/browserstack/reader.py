@@ -1,6 +1,6 @@
 """The CLI's read side for BrowserStack (``list/show/failed --target browserstack``).
 
-The verbs for sharded pipelines (``browserstack start`` / ``finish``) are in ``browserstack_cli``.
+The verbs for sharded pipelines (``browserstack start`` / ``finish``) are in ``cli``.
 Uses the ``/ext/v1`` read endpoints (reference §4, known from a community spec): projects,
 builds of a project, one build, the latest build and a build's test runs, each paged with an
 opaque ``next_page`` cursor. Answers are mapped to the CLI's shapes (``reading.py``); an answer
@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import DeliveryError, RejectedError
-from ..reading import (
+from ...engine.errors import DeliveryError, RejectedError
+from ...reading import (
     LATEST,
     Json,
     NotFound,
@@ -31,7 +31,8 @@ from ..reading import (
 if TYPE_CHECKING:
     import requests
 
-    from ..engine.http import HttpClient
+    from ...config import Settings
+    from ...engine.http import HttpClient
 
 MAX_PAGES = 10_000  # a cursor that never ends is a service bug, not a reason to loop forever
 _OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "xfailed", "xpassed"})
@@ -252,6 +253,13 @@ def build_runs(http: HttpClient, build: str, params: Optional[dict[str, Any]] = 
 
 class BrowserStackReader(Reader):
     """Builds of one project, read from ``/ext/v1``."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrowserStackReader:
+        from .config import BrowserStackConfig, client  # the write path's settings and client
+
+        config = BrowserStackConfig.from_settings(settings)
+        return cls(client(settings, config), config.project)
 
     def __init__(self, http: HttpClient, project: str) -> None:
         self.http = http

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote
 
-from ..ci import detect_ci
-from ..config import Settings, settings_from_env, usage_error
-from ..engine.errors import DeliveryError, RejectedError
-from ..reading import NotFound
-from .buddy_client import json_body, pat_client, suite_client
-from .buddy_junit import session_payload
-from .remote import read_secret
+from ...ci import detect_ci
+from ...config import Settings, settings_from_env, usage_error
+from ...engine.errors import DeliveryError, RejectedError
+from ...reading import NotFound
+from ..remote import read_secret
+from .client import json_body, pat_client, suite_client
+from .junit import session_payload
 
 if TYPE_CHECKING:
-    from ..engine.http import HttpClient
+    from ...engine.http import HttpClient
 
 
 def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

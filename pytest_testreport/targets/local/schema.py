@@ -1,7 +1,7 @@
 """The local store's file: its schema and migrations, opening it, and writing rows in bulk.
 
-Shared by the ``local`` target (local.py), its reader (local_reader.py) and ``store check`` /
-``store repair`` (local_repair.py).
+Shared by the ``local`` target (target.py), its reader (reader.py) and ``store check`` /
+``store repair`` (repair.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from ..engine.errors import UnusableError
-from ..engine.private import create_file
+from ...engine.errors import UnusableError
+from ...engine.private import create_file
 
 DEFAULT_PATH = Path(".testreport") / "results.sqlite"
 

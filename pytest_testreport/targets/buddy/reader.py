@@ -15,11 +15,12 @@ from math import gcd
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..config import Settings, usage_error
-from ..engine.errors import DeliveryError, RejectedError
-from ..engine.limits import Deadline
-from ..reading import (
+from ...config import Settings, usage_error
+from ...engine.errors import DeliveryError, RejectedError
+from ...engine.limits import Deadline
+from ...reading import (
     LATEST,
+    FailedTests,
     Json,
     NotFound,
     Reader,
@@ -31,13 +32,13 @@ from ..reading import (
     slow_object,
     sort_flaky,
 )
-from .buddy_client import pat_client
-from .buddy_junit import nodeid_from_case, parse_data
+from .client import pat_client
+from .junit import nodeid_from_case, parse_data
 
 FAILED_FROM_DEADLINE = 60.0  # seconds pytest's start-up may spend asking Buddy
 
 if TYPE_CHECKING:
-    from ..engine.http import HttpClient
+    from ...engine.http import HttpClient
 
 PAGE = 100  # items asked per page when reading everything
 MAX_DETAILS = 200  # cases whose data (failure text) one command fetches, one request each
@@ -161,6 +162,10 @@ class BuddyReader(Reader):
                 f"testreport: reading Buddy needs {', '.join(missing)} (and BUDDY_TOKEN)"
             )
         return cls(pat_client(settings), *(str(v) for v in names.values()))
+
+    @classmethod
+    def failed_from(cls, settings: Settings, ref: Optional[str]) -> FailedTests:
+        return failed_nodeids(settings, ref)
 
     def describe(self) -> str:
         return f"Buddy suite {self.suite} ({self.http.base_url})"
@@ -325,7 +330,7 @@ class BuddyReader(Reader):
         return sorted(rows, key=lambda r: (-r["median_duration"], r["nodeid"]))[:top]
 
 
-def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[str]]:
+def failed_nodeids(settings: Settings, ref: Optional[str]) -> FailedTests:
     """For ``--testreport-failed-from=buddy[:SESSION]``: (what to tell the user, node ids).
 
     A service that cannot be read gives no node ids (the caller runs everything) and says so,
@@ -334,12 +339,12 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> tuple[str, list[st
     try:
         described, nodeids = failed_session(settings, ref)
     except DeliveryError as exc:
-        return f"testreport: cannot read Buddy ({exc}); running all tests", []
+        return FailedTests(f"testreport: cannot read Buddy ({exc}); running all tests")
     if described is None:
-        return "testreport: no earlier closed buddy session; running all tests", []
+        return FailedTests("testreport: no earlier closed buddy session; running all tests")
     if not nodeids:
-        return f"testreport: nothing failed in {described}; running all tests", []
-    return (
+        return FailedTests(f"testreport: nothing failed in {described}; running all tests")
+    return FailedTests(
         f"testreport: running the {len(nodeids)} tests that failed or errored in {described}",
         nodeids,
     )

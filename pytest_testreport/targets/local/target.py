@@ -1,12 +1,11 @@
 """The ``local`` target: an embedded SQLite store that keeps run history, no account needed.
 
-The store's file (schema, migrations, opening it) is local_schema.py; ``store check`` and
-``store repair`` are local_cli.py and local_repair.py.
+The store's file (schema, migrations, opening it) is schema.py; ``store check`` and
+``store repair`` are cli.py and repair.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -16,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import RejectedError
-from ..engine.target import Target
-from ..model import Session, TestResult
-from .local_schema import (  # noqa: F401 - re-exported: the store's names, as before the split
+from ...engine.errors import RejectedError
+from ...engine.target import Target
+from ...model import Session, TestResult
+from .schema import (  # noqa: F401 - re-exported: the store's names, as before the split
     DEFAULT_PATH,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -34,7 +33,7 @@ from .local_schema import (  # noqa: F401 - re-exported: the store's names, as b
 )
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 _INSERT_RESULT = (
     "INSERT INTO results (session_id, uuid, nodeid, path, line, scopes, name, kind, outcome,"
@@ -84,12 +83,6 @@ class LocalTarget(Target):
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalTarget:
         return cls(settings.local_path)
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .local_cli import add_commands  # the CLI's own module: runs never load it
-
-        add_commands(verbs)
 
     def state(self) -> dict[str, Any]:
         return {"session_id": self.session_id}

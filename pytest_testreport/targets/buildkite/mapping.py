@@ -4,7 +4,7 @@ Identity (scope, name, location), result, timing (``history``), failure text wit
 documented limits, and tags: ours, ``execution_tag`` markers and metadata, each checked against
 Buildkite's rules so that an invalid tag is dropped and reported, never sent. The upload tags
 option is parsed here, by the same rules. Reference: ``../shared/reference/buildkite.md`` §1.4-1.5;
-the run, batching and uploads are the target's (``buildkite.py``).
+the run, batching and uploads are the target's (``target.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ..model import Outcome, ResultKind, TestResult, truncate_lines
-from .remote import clean_text
+from ...model import Outcome, ResultKind, TestResult, truncate_lines
+from ..remote import clean_text
 
 MAX_TAGS = 10  # upload tags, and custom tags per execution
 TAG_KEY_BYTES, TAG_VALUE_BYTES = 63, 127  # "< 64 bytes", "< 128 bytes"

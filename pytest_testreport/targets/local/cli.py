@@ -11,8 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from .local_reader import find_store
-from .local_repair import Repair, Salvage, health, repair
+from .reader import find_store
+from .repair import Repair, Salvage, health, repair
 
 
 def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

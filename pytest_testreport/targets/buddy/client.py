@@ -13,15 +13,15 @@ import binascii
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
-from .. import __version__
-from ..config import usage_error
-from ..engine.secrets import Secret
-from .options import refuse_plain_http
-from .remote import make_client, read_secret
+from ... import __version__
+from ...config import usage_error
+from ...engine.secrets import Secret
+from ..options import refuse_plain_http
+from ..remote import make_client, read_secret
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine.http import HttpClient
+    from ...config import Settings
+    from ...engine.http import HttpClient
 
 US_API = "https://api.buddy.works/"
 REGIONS = (

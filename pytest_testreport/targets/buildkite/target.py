@@ -4,7 +4,7 @@ There is no session endpoint: a run is every upload sharing one ``run_env.key``.
 from ``BUILDKITE_ANALYTICS_KEY``, else the CI build (so parallel jobs of one build share a run),
 else the session uuid the controller made: never one per worker. Each execution carries the
 result's uuid as ``id``, so a repeated upload names the same executions. One execution's
-record is mapped in ``buildkite_map.py``; reading back lives in ``buildkite_reader.py``.
+record is mapped in ``mapping.py``; reading back lives in ``reader.py``.
 Reference: ``../shared/reference/buildkite.md``.
 """
 
@@ -16,19 +16,17 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
-from .. import __version__
-from ..ci import CIInfo
-from ..config import Settings, usage_error
-from ..engine.secrets import Secret
-from ..model import Session, TestResult
-from .buildkite_map import EXPANDED_BYTES, to_execution
-from .options import CREDENTIALS, OPTIONS
-from .remote import HttpTarget, clean_text, make_client, read_secret
+from ... import __version__
+from ...ci import CIInfo
+from ...config import Settings, usage_error
+from ...engine.secrets import Secret
+from ...model import Session, TestResult
+from ..remote import HttpTarget, clean_text, make_client, read_secret
+from .mapping import EXPANDED_BYTES, to_execution
 
 if TYPE_CHECKING:
     import requests
 
-    from ..reading import Reader
 
 log = logging.getLogger("pytest_testreport")
 
@@ -139,8 +137,6 @@ class BuildkiteTarget(HttpTarget):
     name = "buildkite"
     batch_size = 500
     batch_age = 2.0
-    credentials = CREDENTIALS["buildkite"]
-    options = OPTIONS["buildkite"]
 
     def __init__(self, settings: Settings, token: Secret) -> None:
         self.http = make_client(
@@ -176,12 +172,6 @@ class BuildkiteTarget(HttpTarget):
         if settings.values.get("buildkite_batch_size"):
             target.batch_size = settings.values["buildkite_batch_size"]  # type: ignore[misc]
         return target
-
-    @classmethod
-    def reader(cls, settings: Settings) -> Reader:
-        from .buildkite_reader import BuildkiteReader
-
-        return BuildkiteReader(settings)
 
     # -- the run ---------------------------------------------------------------------------------
     def open_session(self, session: Session) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from .local_schema import StoreDamaged, StoreError, connect
+from .schema import StoreDamaged, StoreError, connect
 
 # Parents before children: a row whose parent was lost is refused by the new store's foreign
 # keys (nothing could reach it there) and counted as lost.

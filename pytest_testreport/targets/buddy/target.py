@@ -2,24 +2,25 @@
 
 Flow: ``POST unit-tests/sessions`` (or join ``BUDDY_SESSION_ID``), cases in batches of at most
 100 through ``POST unit-tests/sessions/{id}/cases/batch`` (an upsert keyed by group, classname
-and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``buddy_junit.py``; the API's
-URL and clients: ``buddy_client.py``; the read side (``list/show/failed --target buddy``,
-``--testreport-failed-from=buddy``): ``buddy_reader.py``; the ``buddy open/close/reopen`` verbs:
-``buddy_cli.py``. API facts: ../shared/reference/buddy.md.
+and name), ``POST unit-tests/sessions/{id}/close`` last. Mapping: ``junit.py``; the API's
+URL and clients: ``client.py``; the read side (``list/show/failed --target buddy``,
+``--testreport-failed-from=buddy``): ``reader.py``; the ``buddy open/close/reopen`` verbs:
+``cli.py``. API facts: ../shared/reference/buddy.md.
 """
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..config import Settings
-from ..engine.errors import DeliveryError, RejectedError
-from ..engine.target import MAX_TEST_LINKS
-from ..model import Outcome, Session, TestResult
-from .buddy_client import json_body, suite_client
-from .buddy_junit import (
+from ...config import Settings
+from ...engine.errors import DeliveryError, RejectedError
+from ...engine.target import MAX_TEST_LINKS
+from ...model import Outcome, Session, TestResult
+from ..remote import HttpTarget
+from . import BUDDY_DATA_LIMIT
+from .client import json_body, suite_client
+from .junit import (
     MAX_EARLIER,
     MIN_DATA_LIMIT,
     attempt_summary,
@@ -27,12 +28,9 @@ from .buddy_junit import (
     close_status,
     session_payload,
 )
-from .options import BUDDY_DATA_LIMIT, CREDENTIALS, OPTIONS
-from .remote import HttpTarget
 
 if TYPE_CHECKING:
-    from ..engine.http import HttpClient
-    from ..reading import Reader
+    from ...engine.http import HttpClient
 
 MAX_BATCH = 100  # what the official reporter proves; no maximum is documented
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # a batch of huge failures is split further by size
@@ -55,8 +53,6 @@ class BuddyTarget(HttpTarget):
     batch_size = MAX_BATCH
     batch_age = 1.0
     concurrency = 1  # in-order batches: a test's attempts reach the target in order
-    credentials = CREDENTIALS["buddy"]
-    options = OPTIONS["buddy"]
 
     def __init__(
         self,
@@ -90,18 +86,6 @@ class BuddyTarget(HttpTarget):
             data_limit=values.get("buddy_data_limit") or BUDDY_DATA_LIMIT,
             dry_run=bool(values.get("dry_run")),
         )
-
-    @classmethod
-    def reader(cls, settings: Settings) -> Reader:
-        from .buddy_reader import BuddyReader
-
-        return BuddyReader.from_settings(settings)
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .buddy_cli import add_commands  # the CLI's own module: runs never load it
-
-        add_commands(verbs)
 
     # -- the run ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

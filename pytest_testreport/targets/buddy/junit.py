@@ -3,7 +3,7 @@
 
 Pure functions (no I/O), shared by the target (which builds cases) and the reader (which maps
 cases back to node ids and reads the ``data`` fragment it wrote). Where the API is and how to
-reach it is ``buddy_client``'s.
+reach it is ``client``'s.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..ci import CIInfo
-from ..model import Outcome, ResultKind, Session, TestResult, truncate
-from .options import BUDDY_DATA_LIMIT
+from ...ci import CIInfo
+from ...model import Outcome, ResultKind, Session, TestResult, truncate
+from . import BUDDY_DATA_LIMIT
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
 # and the server can be expected to take. The upsert key is (group, classname, name).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable, Optional
 
-from ..reading import Json, NotFound, format_time, parse_time
+from ...reading import Json, NotFound, format_time, parse_time
 
 RUN_PREFIX = "run:"
 RUN_ID_SQL = "(CASE WHEN json_valid(ci) THEN NULLIF(json_extract(ci, '$.run_id'), '') END)"

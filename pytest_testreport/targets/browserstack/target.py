@@ -5,32 +5,30 @@ test run: its start, then its hook runs (slow or failed fixture phases) and logs
 The engine delivers a result when the test has ended, so start and finish go back to back, the
 start carrying the test's true ``started_at``. Every step a result reached is written to the
 engine's ``progress`` so that a spooled result resumes where it stopped and no server-side run is
-created twice; on replay a run that may exist is looked up (``browserstack_lookup``: by our id,
+created twice; on replay a run that may exist is looked up (``lookup``: by our id,
 else by what its start sent) before anything is started again. Payloads and limits live in
-``browserstack_map`` (the build, test runs) and ``browserstack_hooks`` (hook runs, logs);
-settings in ``browserstack_config``; the ``browserstack start/finish`` verbs in
-``browserstack_cli``.
+``mapping`` (the build, test runs) and ``hooks`` (hook runs, logs);
+settings in ``config``; the ``browserstack start/finish`` verbs in
+``cli``.
 """
 
 from __future__ import annotations
 
-import argparse
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..engine.errors import AmbiguousError, DeliveryError, RetryableError
-from ..model import Session, TestResult, TestStart, utcnow
-from . import browserstack_hooks as bshooks
-from . import browserstack_map as bsmap
-from .browserstack_config import CONCURRENCY, BrowserStackConfig, client
-from .browserstack_lookup import RunLookup, run_uuid
-from .browserstack_reader import BrowserStackReader, UnexpectedAnswer, answer, find_build
-from .options import CREDENTIALS, OPTIONS
-from .remote import HttpTarget
+from ...engine.errors import AmbiguousError, DeliveryError, RetryableError
+from ...model import Session, TestResult, TestStart, utcnow
+from ..remote import HttpTarget
+from . import hooks as bshooks
+from . import mapping as bsmap
+from .config import CONCURRENCY, BrowserStackConfig, client
+from .lookup import RunLookup, run_uuid
+from .reader import UnexpectedAnswer, answer, find_build
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine.http import HttpClient
+    from ...config import Settings
+    from ...engine.http import HttpClient
 
 _LINK_KEYS = ("build_url", "dashboard_url", "public_url", "url")
 
@@ -42,9 +40,7 @@ class BrowserStackTarget(HttpTarget):
     batch_size = 1  # one test run per call anyway; a small pool sends several tests at once
     batch_age = 0.1
     concurrency = CONCURRENCY
-    credentials = CREDENTIALS["browserstack"]
     wants_starts = True  # tests/start goes out when the test starts, its finish when it ends
-    options = OPTIONS["browserstack"]
 
     def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
         self.config = config
@@ -63,11 +59,6 @@ class BrowserStackTarget(HttpTarget):
     def from_settings(cls, settings: Settings) -> BrowserStackTarget:
         config = BrowserStackConfig.from_settings(settings)
         return cls(config, client(settings, config))
-
-    @classmethod
-    def reader(cls, settings: Settings) -> BrowserStackReader:
-        config = BrowserStackConfig.from_settings(settings)
-        return BrowserStackReader(client(settings, config), config.project)
 
     # -- calls ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any, idempotent: bool = True) -> dict[str, Any]:
@@ -309,9 +300,3 @@ class BrowserStackTarget(HttpTarget):
         if self._lookup is None:
             self._lookup = RunLookup.load(self.http, self._build(), bsmap.ID_KEY)
         return self._lookup
-
-    @classmethod
-    def add_commands(cls, verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        from .browserstack_cli import add_commands  # the CLI's own module: runs never load it
-
-        add_commands(verbs)

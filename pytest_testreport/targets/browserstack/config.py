@@ -1,6 +1,6 @@
 """The ``browserstack`` target's settings: option parsers, the validated config, its client.
 
-Parsers named by ``targets/options.py`` live here, so that a value given on start-up loads this
+Parsers named by the spec (``__init__.py``) live here, so that a value given on start-up loads this
 module and the mapping, not the target. ``BrowserStackConfig`` is what the target, the reader and
 the CLI verbs are built from; ``client`` is the one HTTP client they all use.
 """
@@ -11,15 +11,15 @@ import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
-from ..config import usage_error
-from ..engine.secrets import Secret
-from .browserstack_map import ENVIRONMENT_LIMITS
-from .options import BROWSERSTACK_API_URL
-from .remote import make_client, read_secret
+from ...config import usage_error
+from ...engine.secrets import Secret
+from ..remote import make_client, read_secret
+from . import BROWSERSTACK_API_URL
+from .mapping import ENVIRONMENT_LIMITS
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine.http import HttpClient
+    from ...config import Settings
+    from ...engine.http import HttpClient
 
 DEFAULT_RATE = (1600, 300)  # the published limit: 1600 requests per 5 minutes per user
 AUTH_HINT = "check BROWSERSTACK_USERNAME and BROWSERSTACK_ACCESS_KEY"

@@ -15,16 +15,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import __version__
-from ..ci import detect_ci
-from ..config import settings_from_env
-from ..model import Session
-from .browserstack import BrowserStackTarget
-from .browserstack_config import BrowserStackConfig, client
-from .browserstack_map import iso
+from ... import __version__
+from ...ci import detect_ci
+from ...config import settings_from_env
+from ...model import Session
+from .config import BrowserStackConfig, client
+from .mapping import iso
+from .target import BrowserStackTarget
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 
 def now_iso() -> str:
