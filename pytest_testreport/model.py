@@ -204,18 +204,6 @@ class TestResult(_Model):
     final: bool = True
     worker: Optional[str] = None
 
-    def metadata_dict(self) -> dict[str, str | list[str]]:
-        """Metadata as a mapping; a key given more than once maps to the list of its values."""
-        out: dict[str, str | list[str]] = {}
-        for key, value in self.metadata:
-            if key not in out:
-                out[key] = value
-            elif isinstance(out[key], list):
-                out[key].append(value)  # type: ignore[union-attr]
-            else:
-                out[key] = [out[key], value]  # type: ignore[list-item]
-        return out
-
 
 @dataclass(eq=False)
 class TestStart(_Model):

@@ -77,6 +77,8 @@ if TYPE_CHECKING:
     from .config import Settings
 
 LATEST = "latest"
+# Seconds pytest's start-up may spend asking a service what failed (--testreport-failed-from).
+FAILED_FROM_DEADLINE = 60.0
 PASS_LIKE = frozenset({"passed", "xpassed"})
 FAIL_LIKE = frozenset({"failed", "error"})
 Json = dict[str, Any]

@@ -19,6 +19,7 @@ from ...config import Settings, usage_error
 from ...engine.errors import DeliveryError, RejectedError
 from ...engine.limits import Deadline
 from ...reading import (
+    FAILED_FROM_DEADLINE,
     LATEST,
     FailedTests,
     Json,
@@ -34,8 +35,6 @@ from ...reading import (
 )
 from .client import pat_client
 from .junit import nodeid_from_case, parse_data
-
-FAILED_FROM_DEADLINE = 60.0  # seconds pytest's start-up may spend asking Buddy
 
 if TYPE_CHECKING:
     from ...engine.http import HttpClient

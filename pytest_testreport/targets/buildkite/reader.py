@@ -23,6 +23,7 @@ from ...engine.errors import DeliveryError, RejectedError
 from ...engine.limits import Deadline
 from ...engine.secrets import Secret
 from ...reading import (
+    FAILED_FROM_DEADLINE,
     LATEST,
     FailedTests,
     Json,
@@ -42,7 +43,6 @@ PER_PAGE = 100  # the API's maximum
 MAX_PAGES = 10_000  # a guard against a Link header that never ends
 REST_RATE = (200, 60.0)  # documented organization limit per minute
 MAX_WAIT = 65.0
-FAILED_FROM_DEADLINE = 60.0  # seconds pytest's start-up may spend asking Buildkite
 _SCOPE_TAIL = re.compile(r"((?:::[^\s:]+)*) (.+)", re.DOTALL)
 _SCOPE = re.compile(r"(.+?\.py(?:::[^\s:]+)*) (.+)", re.DOTALL)
 _NO_COUNTS = (None, None, None, None, None)  # the runs API has no counts

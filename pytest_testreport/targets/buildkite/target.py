@@ -154,7 +154,7 @@ class BuildkiteTarget(HttpTarget):
         self._names: dict[str, str] = {}
         self.run_env: dict[str, str] = {}
         self.run_url: Optional[str] = None
-        self.uploads = self.queued = self.skipped = 0
+        self.queued = self.skipped = 0
         self.skip_reasons: list[str] = []
         self.dropped = 0
         self.drop_examples: dict[str, str] = {}
@@ -225,7 +225,6 @@ class BuildkiteTarget(HttpTarget):
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        self.uploads += 1
         queued, skipped = body.get("queued"), body.get("skipped")
         self.queued += queued if isinstance(queued, int) else count
         self.run_url = body.get("run_url") or self.run_url
