@@ -12,7 +12,7 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -50,6 +50,7 @@ class Controller:
         self._finished = False
         self._live_starts = self.engine.wants_starts
         self._deferred: Optional[bool] = None  # reports read on the delivery feeder thread
+        self._submit: Optional[Callable[[Any], None]] = None  # set when ``_deferred``
         self._handed = 0  # results handed to delivery: each must end delivered, spooled or lost
         if isinstance(self.engine, DeliveryProcess):
             self.engine.intake = self._intake
@@ -77,10 +78,16 @@ class Controller:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        submit = self._submit
+        if submit is not None:  # the test's thread: one deque append, nothing else
+            submit(report)
+            return
         if self._deferred is None:  # decided at the first test: every conftest is loaded
             self._deferred = isinstance(self.engine, DeliveryProcess) and not (
                 self.config.hook.pytest_testreport_result.get_hookimpls()
             )
+            if self._deferred:
+                self._submit = self.engine.submit_report  # type: ignore[union-attr]
         self._take(report)
 
     def _take(self, report: Any) -> None:

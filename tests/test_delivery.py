@@ -273,3 +273,42 @@ def test_results_no_target_accounted_for_count_as_lost() -> None:
     whole = SenderState("local", delivered=10, closed=True)
     account(whole, handed=10)
     assert whole.lost == 0 and not whole.errors
+
+
+def test_handing_a_report_over_wakes_no_thread() -> None:
+    """The test's thread only appends: the feeder takes what is queued on its own clock."""
+    from typing import Any, cast
+
+    from pytest_testreport.engine.process import DeliveryProcess
+
+    process = DeliveryProcess(cast(Any, None), [])
+    reports = [object() for _ in range(1000)]
+    for report in reports:
+        process.submit_report(report)
+    assert not process._wake.is_set()  # waking the feeder costs the test's thread a GIL hand-off
+    assert list(process._queue) == reports
+
+
+def test_the_feeder_hands_a_long_queue_over_in_bounded_frames_in_order() -> None:
+    """Many queued entries go in frames of at most CHUNK, reports read in order among results."""
+    from typing import Any, cast
+
+    from pytest_testreport.engine.process import CHUNK, DeliveryProcess
+    from pytest_testreport.model import Outcome, TestResult, utcnow
+
+    def result(nodeid: str) -> TestResult:
+        now = utcnow()
+        return TestResult(nodeid, "t.py", nodeid, Outcome.PASSED, now, now)
+
+    process = DeliveryProcess(cast(Any, None), [])
+    process.intake = lambda report: [result(report)]
+    process.submit_items([result("first")])
+    for n in range(2 * CHUNK + 10):
+        process.submit_report(f"t.py::test_{n}")
+    frames = []
+    while process._queue:
+        frames.append([item.nodeid for item in process._take_batch(CHUNK)])
+    assert [len(frame) for frame in frames] == [CHUNK, CHUNK, 11]
+    assert [n for frame in frames for n in frame] == ["first"] + [
+        f"t.py::test_{n}" for n in range(2 * CHUNK + 10)
+    ]

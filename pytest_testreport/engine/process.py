@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ..model import TestResult, TestStart
-from .engine import POLL, WAKE_AT
+from .engine import POLL
 from .ledger import Ledger
 from .scrub import content_secrets
 from .state import SenderState
@@ -54,6 +54,10 @@ HEADER = struct.Struct(">I")
 REPORT_GRACE = 2.0
 REAP_WAIT = 0.5
 READY_WAIT = 30.0  # a child slower than this to import and open is not going to help
+# Queued entries per frame: enough to amortise a frame, few enough that the results built
+# for it die young (objects that outlive a collection make Python's full collections, which
+# walk all of pytest's objects, come sooner) and that a frame stays small.
+CHUNK = 256
 LISTENER_WAIT = 1.0  # for the last frames of a child that died, before taking over
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -111,7 +115,11 @@ class DeliveryProcess:
         self.intake: Optional[Callable[[Any], list[Union[TestResult, TestStart]]]] = None
         self._intake_error: Optional[str] = None
         self._queue: deque[Any] = deque()
-        self._wake = threading.Event()
+        # The test's thread only appends (deque.append is atomic and takes no lock): the
+        # feeder looks every POLL seconds and takes everything queued. Waking it from the
+        # test's thread cost an Event.set and a GIL hand-off per batch of a few tests.
+        self.submit_report: Callable[[Any], None] = self._queue.append
+        self._wake = threading.Event()  # set only to finish or take over: never per test
         self._closing = False
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._feeder: Optional[threading.Thread] = None
@@ -132,18 +140,10 @@ class DeliveryProcess:
         self._takeover_lock = threading.Lock()
 
     # -- the test's path: a deque append ------------------------------------------------------
+    # ``submit_report`` (set in ``__init__``): a pytest report, read later by ``intake`` on
+    # the feeder thread.
     def submit_items(self, items: Iterable[Union[TestResult, TestStart]]) -> None:
-        for item in items:
-            self._put(item)
-
-    def submit_report(self, report: Any) -> None:
-        """A pytest report, read later by ``intake`` on the feeder thread."""
-        self._put(report)
-
-    def _put(self, item: Any) -> None:
-        self._queue.append(item)
-        if len(self._queue) >= WAKE_AT and not self._wake.is_set():
-            self._wake.set()
+        self._queue.extend(items)
 
     # -- start and finish ---------------------------------------------------------------------
     def start(self, session: Session) -> None:
@@ -221,17 +221,18 @@ class DeliveryProcess:
             closing = self._closing
             if self._dead is not None and self._takeover is None:
                 self._take_over(session)
-            batch = self._take_batch()
-            if batch:
-                self._hand_over(batch)
+            while self._queue:  # everything queued, a frame per CHUNK entries
+                batch = self._take_batch(CHUNK)
+                if batch:
+                    self._hand_over(batch)
             if closing and not self._queue:
                 return
 
-    def _take_batch(self) -> list[Union[TestResult, TestStart]]:
-        """Everything queued, reports read into results and starts (in order)."""
+    def _take_batch(self, limit: int) -> list[Union[TestResult, TestStart]]:
+        """Up to ``limit`` queued entries, reports read into results and starts (in order)."""
         batch: list[Union[TestResult, TestStart]] = []
         queue, intake = self._queue, self.intake
-        while queue:
+        for _ in range(min(limit, len(queue))):
             item = queue.popleft()
             if isinstance(item, (TestResult, TestStart)):
                 batch.append(item)
