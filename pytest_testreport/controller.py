@@ -219,12 +219,7 @@ def summary_lines(state: SenderState) -> list[str]:
         line = f"{prefix} {state.summary}"
         return [*lines, line + (f" — {state.link}" if state.link else "")]
     if state.spooled or state.close_spooled:
-        total = state.delivered + state.undelivered
-        lines.append(
-            f"{prefix} {state.spooled} of {total} results spooled"
-            + (" (and the session close)" if state.close_spooled else "")
-            + f" to {state.spool_path}"
-        )
+        lines.append(f"{prefix} {state.spooled_text()} to {state.spool_path}")
         lines.append(f"{prefix} deliver them later with: pytest-testreport replay --target "
                      f"{state.target}")  # fmt: skip
     if state.lost:

@@ -45,6 +45,13 @@ class SenderState:
     def undelivered(self) -> int:
         return self.spooled + self.lost + self.unknown
 
+    def spooled_text(self) -> str:
+        """``3 of 10 results spooled (and the session close)``: the terminal's and the job
+        summary's words for what waits in the spool."""
+        total = self.delivered + self.undelivered
+        close = " (and the session close)" if self.close_spooled else ""
+        return f"{self.spooled} of {total} results spooled{close}"
+
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, DeliveryError):

@@ -278,11 +278,9 @@ def target_status(state: SenderState) -> str:
     else:
         parts = []
         if state.spooled or state.close_spooled:
-            total = state.delivered + state.undelivered
             parts.append(
-                f"{state.spooled} of {total} results spooled"
-                + (" (and the session close)" if state.close_spooled else "")
-                + f"; deliver with pytest-testreport replay --target {state.target}"
+                f"{state.spooled_text()}; deliver with pytest-testreport replay --target "
+                f"{state.target}"
             )
         if state.lost:
             parts.append(f"{state.lost} results lost")
