@@ -16,6 +16,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Optional
 
+from .engine.private import make_dirs
+
 DEFAULT_LAST = 10
 
 # The newest ``last`` passing attempts of each test (window functions: SQLite >= 3.25).
@@ -112,7 +114,7 @@ def read_durations(path: Path) -> dict[str, float]:
 def write_durations(path: Path, durations: Mapping[str, float]) -> None:
     """Write the file pytest-split reads, atomically (a reader never sees half of it)."""
     text = json.dumps(dict(sorted(durations.items())), indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)  # folders the plugin makes are 0700, as everywhere
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)

@@ -15,6 +15,7 @@ from typing import Optional
 from urllib.parse import quote
 
 from .config import Settings, usage_error
+from .reading import format_time
 
 BUILDKITE_DEADLINE = 20.0  # seconds pytest's start-up may spend asking Buildkite
 
@@ -43,7 +44,7 @@ def flaky_in_store(conn: sqlite3.Connection, sessions: int, days: int,
     where, params = "", []
     if days:
         since = (now or datetime.now(timezone.utc)) - timedelta(days=days)
-        where, params = "WHERE started_at >= ?", [since.isoformat().replace("+00:00", "Z")]
+        where, params = "WHERE started_at >= ?", [format_time(since)]
     recent = f"SELECT id FROM sessions {where} ORDER BY id DESC LIMIT ?"
     args = [*params, sessions]
     rows = conn.execute(_FLAKY_SQL.format(recent=recent), [*args, *args])
