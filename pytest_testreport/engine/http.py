@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from .debuglog import DebugLog
 from .errors import AmbiguousError, RejectedError, RetryableError, UnreachableError
 from .limits import Deadline, TokenBucket
+from .proxies import ProxyEnvironment
 from .secrets import Secret, mask
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class HttpClient:
         self._session_lock = threading.Lock()  # a target's pool threads share the session
         rate = self.options.rate
         self.bucket = TokenBucket(rate[0], rate[1], self.deadline) if rate else None
+        # Read once, here (pytest's thread, before the tests): see engine/proxies.py.
+        self.environment = ProxyEnvironment.snapshot()
         # Until the service has answered once, an unreachable one is given up on quickly:
         # a service that is down at start-up must not hold the run's end for a whole budget.
         self.reached = False
@@ -97,7 +100,10 @@ class HttpClient:
                 from requests.adapters import HTTPAdapter
 
                 session = requests.Session()
-                session.verify = self.options.verify
+                # Not the environment on every request (see engine/proxies.py), nor ~/.netrc,
+                # whose login would replace the target's own Authorization header.
+                session.trust_env = False
+                session.verify = self.environment.verify(self.options.verify)
                 adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.options.pool_size)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
@@ -140,6 +146,7 @@ class HttpClient:
                 response = self.session.request(
                     method, url, data=body, params=params, headers=headers,
                     timeout=self._timeouts(), allow_redirects=False,
+                    proxies=self.environment.for_url(url),
                 )  # fmt: skip
             except requests.RequestException as exc:
                 self._log(method, url, f"{type(exc).__name__}: {exc}", started)
