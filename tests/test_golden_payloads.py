@@ -230,6 +230,8 @@ def recorded(
 
     normalise = Normaliser()
     normalise.alias(str(pytester.path), "rootdir")
+    # BrowserStack's default project name is the rootdir's name, here pytester's (this test's).
+    normalise.alias(pytester.path.name, "rootdir-name")
     normalise.alias(socket.gethostname(), "hostname")
     normalise.alias(plugin_version, "plugin-version")
     for name, fake in fakes.items():
