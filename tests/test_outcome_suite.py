@@ -146,6 +146,14 @@ def test_every_outcome_matches_pytest(pytester: pytest.Pytester, target: Adapter
         assert session["skipped_count"] == 7  # skips plus xfails
         assert session["status"] == "error"
         assert session["error_message"] == "3 failed, 2 errors"
+        failures = {t["name"]: t["failure"] for t in session["tests"] if t["failure"]}
+        assert failures["test_setup_error"]["message"] == "RuntimeError: setup exploded"
+        assert failures["test_teardown_error_after_pass"]["message"] == (
+            "RuntimeError: teardown exploded"
+        )
+        assert "assert (1 + 1) == 3" in failures["test_fail"]["message"]
+        both = failures["test_fail_and_teardown_error"]["message"]
+        assert "call failed" in both and "teardown exploded" in both
 
 
 @pytest.mark.parametrize("extra_args", [[], ["--continue-on-collection-errors"]])
