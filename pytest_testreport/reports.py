@@ -132,7 +132,6 @@ class ResultAssembler:
 
     def __init__(self, capture: str = "failed",
                  quarantined: Optional[Callable[[str], bool]] = None) -> None:  # fmt: skip
-        self._capture = capture
         self._quarantined = quarantined  # tags those tests ``quarantined`` (quarantine.py)
         self._keep_all, self._keep_failed = capture == "all", capture == "failed"
         self._open: dict[str, _Pending] = {}
@@ -339,10 +338,6 @@ class ResultAssembler:
             finished_at=from_epoch(now),
             worker=_worker_id(report),
         )
-
-    def unfinished(self) -> list[str]:
-        """Node ids of tests that started but never finished (for an interrupted run)."""
-        return list(self._open)
 
 
 def split_nodeid(nodeid: str) -> list[str]:

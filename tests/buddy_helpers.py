@@ -1,4 +1,4 @@
-"""Suites and checks for the Buddy target's tests (tests/test_buddy.py)."""
+"""Suites and checks for the Buddy target's tests (tests/test_buddy_*.py)."""
 
 from __future__ import annotations
 

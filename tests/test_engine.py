@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -18,7 +18,7 @@ from pytest_testreport.engine.replay import replay
 from pytest_testreport.engine.secrets import Secret, mask
 from pytest_testreport.engine.spool import find_journals, read_journal
 from pytest_testreport.engine.target import Target
-from pytest_testreport.model import Session, TestStart
+from pytest_testreport.model import Session, TestResult, TestStart
 
 from .engine_helpers import TOKEN, CollectFake, CollectTarget, make_results
 
@@ -31,14 +31,17 @@ def fake(collect_fake: CollectFake) -> CollectFake:
 
 
 def run_engine(target: CollectTarget, spool: Path, count: int = 120, timeout: float = 20.0,
-               bad: tuple[int, ...] = ()) -> Any:  # fmt: skip
-    """Stream ``count`` results through one engine run; returns the sender state."""
+               bad: tuple[int, ...] = (),
+               sent: Optional[list[TestResult]] = None) -> Any:  # fmt: skip
+    """Stream ``count`` results through one engine run (kept in ``sent``); the sender state."""
     engine = Engine([target], spool)
     session = Session()
     engine.start(session)
     for result in make_results(count, bad):
         session.count(result)
         engine.submit(result)
+        if sent is not None:
+            sent.append(result)
     session.finish()
     (state,) = engine.finish(session, timeout)
     return state
@@ -50,19 +53,24 @@ def replay_all(fake: CollectFake, spool: Path, echo: list[str]) -> int:
     )
 
 
-def assert_exactly_once(fake: CollectFake, count: int = 120) -> None:
-    assert fake.unique_items() == {r.uuid for r in make_results(0)} | fake.unique_items()
-    assert len(fake.unique_items()) == count
+def assert_exactly_once(
+    fake: CollectFake, sent: list[TestResult], *, repeats: bool = False
+) -> None:
+    """The service holds exactly the results ``sent``, each delivered once (``repeats``: or
+    again, as the same upsert after a lost answer), in one session that was closed last."""
+    assert len(sent) == len({r.uuid for r in sent})
+    assert fake.unique_items() == {r.uuid for r in sent}
+    if not repeats:
+        assert set(fake.deliveries.values()) == {1}
     (session,) = [s for s in fake.sessions.values() if s["items"]]
     assert session["closed"] and session["order"][-1] == "close"  # closed last
 
 
 def test_healthy_service_gets_everything_once_and_close_last(fake, tmp_path) -> None:
-    state = run_engine(CollectTarget(fake.url, **FAST), tmp_path)
+    sent: list[TestResult] = []
+    state = run_engine(CollectTarget(fake.url, **FAST), tmp_path, sent=sent)
     assert (state.delivered, state.spooled, state.closed) == (120, 0, True)
-    assert len(fake.unique_items()) == 120
-    assert set(fake.deliveries.values()) == {1}
-    assert fake.sessions["s1"]["order"][-1] == "close"
+    assert_exactly_once(fake, sent)
     assert fake.sessions["s1"]["status"] == "successful"
     assert not find_journals(tmp_path)
 
@@ -81,19 +89,20 @@ def test_healthy_service_gets_everything_once_and_close_last(fake, tmp_path) -> 
 )
 def test_transient_faults_still_deliver_exactly_once(fake, tmp_path, inject) -> None:
     inject(fake)
-    state = run_engine(CollectTarget(fake.url, **FAST), tmp_path)
+    sent: list[TestResult] = []
+    state = run_engine(CollectTarget(fake.url, **FAST), tmp_path, sent=sent)
     if state.spooled:  # the retry budget ran out: the rest is in the spool, and replay sends it
         fake.clear_faults()
         assert replay_all(fake, tmp_path, []) == 0
-    assert len(fake.unique_items()) == 120
-    (session,) = [s for s in fake.sessions.values() if s["items"]]
-    assert session["closed"] and session["order"][-1] == "close"
+    assert len(sent) == 120
+    assert_exactly_once(fake, sent, repeats=True)  # a lost answer is retried as an upsert
     assert not find_journals(tmp_path)
 
 
 def test_outage_for_the_whole_run_spools_everything_then_replay_delivers(fake, tmp_path) -> None:
     fake.outage(mode="refuse")
-    state = run_engine(CollectTarget(fake.url, **FAST), tmp_path)
+    sent: list[TestResult] = []
+    state = run_engine(CollectTarget(fake.url, **FAST), tmp_path, sent=sent)
     assert (state.delivered, state.spooled, state.opened) == (0, 120, False)
     assert state.offline and "opening the session failed" in state.offline
     assert state.close_spooled
@@ -103,8 +112,7 @@ def test_outage_for_the_whole_run_spools_everything_then_replay_delivers(fake, t
     fake.recover()
     echo: list[str] = []
     assert replay_all(fake, tmp_path, echo) == 0, echo
-    assert len(fake.unique_items()) == 120 and set(fake.deliveries.values()) == {1}
-    assert fake.sessions["s1"]["closed"] and fake.sessions["s1"]["order"][-1] == "close"
+    assert_exactly_once(fake, sent)
     assert not journal.exists()
     assert replay_all(fake, tmp_path, echo) == 0  # nothing left: a second replay sends nothing
     assert echo[-1].startswith("nothing to replay")
@@ -161,7 +169,8 @@ def test_non_idempotent_request_is_not_repeated_after_a_lost_answer(fake, tmp_pa
 
 def test_replay_interrupted_half_way_can_run_again(fake, tmp_path) -> None:
     fake.outage(mode="reset")
-    run_engine(CollectTarget(fake.url, **FAST), tmp_path, count=60)
+    sent: list[TestResult] = []
+    run_engine(CollectTarget(fake.url, **FAST), tmp_path, count=60, sent=sent)
     fake.recover()
     fake.fail_next(30, status=400, path=r"/items$")  # a later entry fails: replay stops there
     target = CollectTarget(fake.url, **FAST)
@@ -170,8 +179,7 @@ def test_replay_interrupted_half_way_can_run_again(fake, tmp_path) -> None:
     assert "run replay again to continue" in echo[-1]
     fake.clear_faults()
     assert replay_all(fake, tmp_path, echo) == 0
-    assert len(fake.unique_items()) == 60
-    assert set(fake.deliveries.values()) == {1}
+    assert_exactly_once(fake, sent)
 
 
 def test_replay_dry_run_sends_nothing(fake, tmp_path) -> None:

@@ -105,27 +105,6 @@ def test_same_results_as_junitxml(pytester: pytest.Pytester, mode: list[str]) ->
         assert {t["worker"] for t in session["tests"] if t["kind"] == "test"} <= {"gw0", "gw1"}
 
 
-def test_crashed_worker_test_is_an_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_crash="""
-        import os
-        def test_before(): pass
-        def test_crash(): os._exit(1)
-        def test_after(): pass
-        """
-    )
-    result = pytester.runpytest_subprocess("--testreport", "-n", "2")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    session = latest(pytester)
-    tests = by_nodeid(session)
-    crash = tests["test_crash.py::test_crash"]
-    assert (crash["outcome"], crash["kind"]) == ("error", "crash")
-    assert "crashed while running" in crash["failure"]["message"]
-    assert tests["test_crash.py::test_before"]["outcome"] == "passed"
-    assert tests["test_crash.py::test_after"]["outcome"] == "passed"
-    assert session["tests_count"] == 3 and session["error_count"] == 1
-
-
 def test_steps_and_metadata_reach_the_controller(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_steps="""
