@@ -12,9 +12,9 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_testreport.engine.delivery import COUNTS, Delivery, apply_counts, counts
+from pytest_testreport.engine.delivery import Delivery
 from pytest_testreport.engine.inprocess import Engine
-from pytest_testreport.engine.process import DeliveryProcess
+from pytest_testreport.engine.process import COUNTS, DeliveryProcess, apply_counts, counts
 from pytest_testreport.feeder import Feeder, ReportReader
 from pytest_testreport.model import Outcome, Session, TestResult, TestStart, utcnow
 from pytest_testreport.reports import ResultAssembler

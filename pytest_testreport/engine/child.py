@@ -22,7 +22,7 @@ import warnings
 from typing import IO, Any, Optional
 
 from .acks import Tracker
-from .process import REPORT_GRACE, read_frame, write_frame
+from .process import REPORT_GRACE, apply_counts, read_frame, write_frame
 
 ORPHANED = "interrupted: the pytest process ended before closing the session"
 ACK_EVERY = 0.1  # seconds: acknowledgements are batched, never one per result
@@ -43,7 +43,6 @@ class Writer:
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     from ..model import TestStart
     from ..targets import install, make_targets
-    from .delivery import apply_counts
     from .inprocess import Engine
     from .scrub import content_secrets
 

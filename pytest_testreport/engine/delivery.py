@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 
 Item = Union[TestResult, TestStart]
 
-# The session's counts, as the pytest process computed them (Session.count, once): they travel
-# with each frame to the delivery process, which closes the session with them when orphaned.
-COUNTS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
-
 
 @runtime_checkable
 class Delivery(Protocol):
@@ -49,17 +45,6 @@ class Delivery(Protocol):
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session with the final ``session``; never wait past ``timeout``."""
         ...
-
-
-def counts(session: Session) -> dict[str, int]:
-    """The session's counts, to send along (``COUNTS``)."""
-    return {name: getattr(session, name) for name in COUNTS}
-
-
-def apply_counts(session: Session, values: dict[str, int]) -> None:
-    """Give ``session`` the counts the pytest process computed (the orphaned delivery process)."""
-    for name in COUNTS:
-        setattr(session, name, values.get(name, 0))
 
 
 def open_delivery(settings: Settings, targets: list[Target]) -> Delivery:

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
 from ..model import TestResult, TestStart
-from .delivery import counts
 from .ledger import Ledger
 from .scrub import content_secrets
 from .state import SenderState
@@ -55,6 +54,9 @@ REAP_WAIT = 0.5
 READY_WAIT = 30.0  # a child slower than this to import and open is not going to help
 LISTENER_WAIT = 1.0  # for the last frames of a child that died, before taking over
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# The session's counts, as the pytest process computed them (Session.count, once): they travel
+# with each frame to the delivery process, which closes the session with them when orphaned.
+COUNTS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
@@ -81,6 +83,17 @@ def _read_exactly(stream: IO[bytes], size: int) -> Optional[bytes]:
         chunks.append(chunk)
         missing -= len(chunk)
     return b"".join(chunks)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """The session's counts, to send along with a frame (``COUNTS``)."""
+    return {name: getattr(session, name) for name in COUNTS}
+
+
+def apply_counts(session: Session, values: dict[str, int]) -> None:
+    """Give ``session`` the counts the pytest process computed (the orphaned delivery process)."""
+    for name in COUNTS:
+        setattr(session, name, values.get(name, 0))
 
 
 def child_command(targets: list[str]) -> tuple[list[str], dict[str, str]]:
