@@ -1,7 +1,7 @@
 """The controller role: the process that sees every report (single process or xdist controller).
 
-It owns the session, turns reports into results (reports.py) and hands them to the engine.
-Loaded only when reporting is on.
+It owns the session and the feeder (feeder.py), which reads reports into results (reports.py),
+counts them, and hands them to delivery (engine/delivery.py). Loaded only when reporting is on.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Any, Callable, Optional
 import pytest
 
 from . import __version__
-from .api import EXTRA_ATTR
 from .config import Settings
-from .engine import Engine, SenderState, Target
-from .engine.process import DeliveryProcess
+from .engine import SenderState, Target
+from .engine.delivery import open_delivery
 from .engine.scrub import content_secrets
 from .engine.secrets import mask
-from .model import Session, TestResult, TestStart
+from .feeder import Feeder, ReportReader
+from .model import Session
 from .quarantine import quarantined
 from .report import job_summary
 from .reports import ResultAssembler
@@ -36,26 +36,27 @@ class Controller:
         self.config = config
         self.settings = settings
         self.targets = targets
-        self.assembler = ResultAssembler(settings.capture, quarantined(config))
-        secrets = content_secrets(settings)  # also known to ``mask`` for the terminal summary
-        self.engine: Engine | DeliveryProcess = (
-            Engine(targets, settings.spool_path, secrets)
-            if settings.values.get("delivery") == "thread"
-            else DeliveryProcess(settings, targets)
-        )
+        content_secrets(settings)  # makes ``mask`` know them, for the terminal summary
+        self.delivery = open_delivery(settings, targets)
         self.session = Session()
         self.interruption: Optional[str] = None
         self.states: list[SenderState] = []
         self.notes = job_summary.notes_for(settings)  # None when no CI summary is written
         self._finished = False
-        self._live_starts = self.engine.wants_starts
-        self._deferred: Optional[bool] = None  # reports read on the delivery feeder thread
-        self._submit: Optional[Callable[[Any], None]] = None  # set when ``_deferred``
-        self._handed = 0  # results handed to delivery: each must end delivered, spooled or lost
-        if isinstance(self.engine, DeliveryProcess):
-            self.engine.intake = self._intake
-            self.engine.launch()
+        self.read = ReportReader(
+            ResultAssembler(settings.capture, quarantined(config)),
+            live_starts=self.delivery.wants_starts,
+            on_result=lambda result: config.hook.pytest_testreport_result(result=result),
+        )
+        self.feeder = Feeder(self.delivery, self.read, self.notes)
+        # How the test's thread hands a report over; chosen at the first test (``_choose``).
+        self._take: Optional[Callable[[Any], None]] = None
         self._previous_sigterm: Any = None
+
+    @property
+    def handed(self) -> int:
+        """Results handed to delivery: each must end delivered, spooled or lost."""
+        return self.feeder.handed
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         settings = self.settings
@@ -69,62 +70,35 @@ class Controller:
             plugin_version=__version__,
         )
         self.config.hook.pytest_testreport_session(session=self.session)
-        self.engine.start(self.session)
+        self.feeder.start(self.session)
         self._install_sigterm()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # only failed collections become results
-            self._take(report)
+            # Before the first test, conftests may still add a result hook: read it here.
+            (self._take or self._take_here)(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        submit = self._submit
-        if submit is not None:  # the test's thread: one deque append, nothing else
-            submit(report)
-            return
-        if self._deferred is None:  # decided at the first test: every conftest is loaded
-            self._deferred = isinstance(self.engine, DeliveryProcess) and not (
-                self.config.hook.pytest_testreport_result.get_hookimpls()
-            )
-            if self._deferred:
-                self._submit = self.engine.submit_report  # type: ignore[union-attr]
-        self._take(report)
+        take = self._take
+        if take is None:  # decided at the first test: every conftest is loaded
+            take = self._take = self._choose()
+        take(report)
 
-    def _take(self, report: Any) -> None:
-        if self._deferred:
-            # The delivery process's feeder thread reads the report (``_intake``): work off
-            # the test's thread is free whenever a test sleeps or waits on I/O.
-            self.engine.submit_report(report)  # type: ignore[union-attr]
-            return
-        self.engine.submit_items(self._intake(report, run_hook=True))
+    def _choose(self) -> Callable[[Any], None]:
+        """The one switch: where reports are read.
 
-    def _intake(self, report: Any, run_hook: bool = False) -> list[TestResult | TestStart]:
-        """A report's completed results (counted) and, for live-start targets, its start.
-
-        Our data comes off the report once read: pytest keeps every report until the end,
-        and the data (fixture runs, logs, steps) would grow memory with the suite's size.
+        On the feeder's thread (the test's thread only appends), unless a user implements
+        ``pytest_testreport_result``: user hooks may not be thread-safe, so they run on the
+        test's thread, and the report is read there.
         """
-        try:
-            if isinstance(report, pytest.CollectReport):
-                failed = self.assembler.add_collect_report(report)
-                results = [failed] if failed is not None else []
-            else:
-                results = self.assembler.add(report)
-            for result in results:
-                if run_hook:
-                    self.config.hook.pytest_testreport_result(result=result)
-                self.session.count(result)
-                if self.notes is not None:
-                    self.notes.add(result)
-            self._handed += len(results)
-            items: list[TestResult | TestStart] = list(results)
-            if self._live_starts and report.when == "setup":  # the test has started
-                start = self.assembler.started(report.nodeid)
-                if start is not None:
-                    items.append(start)
-            return items
-        finally:
-            vars(report).pop(EXTRA_ATTR, None)
+        if self.config.hook.pytest_testreport_result.get_hookimpls():
+            return self._take_here
+        return self.feeder.put
+
+    def _take_here(self, report: Any) -> None:
+        """Read on the test's thread (running the result hook); the feeder counts and hands on."""
+        self.feeder.put(self.read(report, run_hook=True))
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         detail = str(excinfo.value).strip()
@@ -157,11 +131,13 @@ class Controller:
         self._finished = True
         self._restore_sigterm()
         ends = time.monotonic() + timeout
-        self.engine.drain(timeout)  # every report read and counted before the session closes
+        self.feeder.drain(timeout)  # every report read and counted before the session closes
         self.session.finish(interruption)
-        self.states = self.engine.finish(self.session, max(0.0, ends - time.monotonic()))
+        self.states = self.delivery.finish(self.session, max(0.0, ends - time.monotonic()))
         for state in self.states:
-            account(state, self._handed)
+            if self.feeder.error is not None:
+                state.errors.insert(0, self.feeder.error)
+            account(state, self.handed)
 
     def _incomplete(self) -> bool:
         """Anything lost, spooled or of unknown fate, or a session left open: strict fails."""

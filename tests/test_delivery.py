@@ -131,7 +131,7 @@ import os, sys
 
 def pytest_sessionfinish(session):
     controller = session.config.pluginmanager.get_plugin("testreport-controller")
-    proc = controller.engine._proc
+    proc = controller.delivery._proc
     with open("probe.txt", "w") as f:
         f.write(f"{proc.pid if proc else 0} {os.getpid()} {'requests' in sys.modules}")
 """
@@ -279,35 +279,34 @@ def test_handing_a_report_over_wakes_no_thread() -> None:
     """The test's thread only appends: the feeder takes what is queued on its own clock."""
     from typing import Any, cast
 
-    from pytest_testreport.engine.process import DeliveryProcess
+    from pytest_testreport.feeder import Feeder
 
-    process = DeliveryProcess(cast(Any, None), [])
+    feeder = Feeder(cast(Any, None), cast(Any, None))
     reports = [object() for _ in range(1000)]
     for report in reports:
-        process.submit_report(report)
-    assert not process._wake.is_set()  # waking the feeder costs the test's thread a GIL hand-off
-    assert list(process._queue) == reports
+        feeder.put(report)
+    assert not feeder._wake.is_set()  # waking the feeder costs the test's thread a GIL hand-off
+    assert list(feeder._queue) == reports
 
 
 def test_the_feeder_hands_a_long_queue_over_in_bounded_frames_in_order() -> None:
     """Many queued entries go in frames of at most CHUNK, reports read in order among results."""
     from typing import Any, cast
 
-    from pytest_testreport.engine.process import CHUNK, DeliveryProcess
+    from pytest_testreport.feeder import CHUNK, Feeder
     from pytest_testreport.model import Outcome, TestResult, utcnow
 
     def result(nodeid: str) -> TestResult:
         now = utcnow()
         return TestResult(nodeid, "t.py", nodeid, Outcome.PASSED, now, now)
 
-    process = DeliveryProcess(cast(Any, None), [])
-    process.intake = lambda report: [result(report)]
-    process.submit_items([result("first")])
+    feeder = Feeder(cast(Any, None), lambda report: [result(report)])
+    feeder.put([result("first")])  # read on the test's thread already
     for n in range(2 * CHUNK + 10):
-        process.submit_report(f"t.py::test_{n}")
+        feeder.put(f"t.py::test_{n}")
     frames = []
-    while process._queue:
-        frames.append([item.nodeid for item in process._take_batch(CHUNK)])
+    while feeder._queue:
+        frames.append([item.nodeid for item in feeder.take(CHUNK)])
     assert [len(frame) for frame in frames] == [CHUNK, CHUNK, 11]
     assert [n for frame in frames for n in frame] == ["first"] + [
         f"t.py::test_{n}" for n in range(2 * CHUNK + 10)

@@ -111,9 +111,9 @@ def test_the_pytest_process_keeps_results_until_the_child_confirms_them(
         def pytest_runtest_call(item):
             if item.name == "test_two":
                 controller = item.config.pluginmanager.get_plugin("testreport-controller")
-                assert controller.engine._ready.wait(30)  # dies mid-run, not at start-up
-                os.kill(controller.engine._proc.pid, signal.SIGKILL)
-                controller.engine._proc.wait()
+                assert controller.delivery._ready.wait(30)  # dies mid-run, not at start-up
+                os.kill(controller.delivery._proc.pid, signal.SIGKILL)
+                controller.delivery._proc.wait()
         """
     )
     pytester.makepyfile(

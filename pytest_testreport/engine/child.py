@@ -4,7 +4,8 @@ Reads frames from stdin, runs the engine, writes one report frame to stdout and 
 the way it tells the pytest process which sessions it opened or closed and, a few times a second
 at most, which results every target has resolved (acks.py), so that the pytest process can let
 go of them. When stdin ends without a ``finish`` (the pytest process was killed), it closes the
-session as interrupted and delivers or spools what it received, within the flush deadline.
+session as interrupted, with the counts the pytest process sent along with its last frame, and
+delivers or spools what it received, within the flush deadline.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import warnings
 from typing import IO, Any, Optional
 
 from .acks import Tracker
-from .process import REPORT_GRACE, read_frame, write_frame
+from .process import REPORT_GRACE, apply_counts, read_frame, write_frame
 
 ORPHANED = "interrupted: the pytest process ended before closing the session"
 ACK_EVERY = 0.1  # seconds: acknowledgements are batched, never one per result
@@ -58,6 +59,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     writer.send(("ready",))
     _acknowledge_every(ACK_EVERY, tracker)
     final: Optional[tuple[Any, float]] = None
+    counted: dict[str, int] = {}  # the pytest process's session counts, as of its last frame
     while True:
         message = read_frame(inp)
         if message is None:
@@ -66,13 +68,13 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             items = pickle.loads(message[2])
             results = [item for item in items if not isinstance(item, TestStart)]
             tracker.register(message[1], results)  # before any target can resolve them
-            for result in results:
-                session.count(result)  # for the orphaned case below
+            counted = message[3]
             engine.submit_items(items)
         elif message[0] == "finish":
             final = (message[1], message[2])
             break
     if final is None:  # orphaned: close what we know of the session ourselves
+        apply_counts(session, counted)
         session.finish(ORPHANED)
         final = (session, settings.flush_timeout)
     _exit_after(final[1] + 5 * REPORT_GRACE)

@@ -6,6 +6,7 @@ appends to a deque; it wakes the sender only when a batch is full, because wakin
 for every result costs more than everything else the plugin does per test. Whatever cannot be
 delivered goes to the target's journal, never dropped. At the end of the run every sender
 gets the final session and a shared deadline; whatever is still pending then is spooled.
+The order live starts need (BrowserStack) is kept by starts.py, used only by such targets.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .acks import Observer
 from .errors import RejectedError, RetryableError, UnusableError
 from .limits import Deadline
 from .spool import Journal
+from .starts import LiveStarts
 from .state import SenderState, _describe, guarded
 from .target import MAX_TEST_LINKS, Target
 
@@ -31,7 +33,6 @@ MAX_BACKLOG = 5_000  # queued results beyond this are spooled instead of waiting
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
 DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
 POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch
-START_WAIT = 60.0  # longest a result waits for its live start's answer before the deadline
 WAKE_AT = 32  # a smaller batch (BrowserStack's is 1) waits for the next look instead
 
 
@@ -60,9 +61,8 @@ class Sender(threading.Thread):
         self._breaker_wait = BREAKER_START
         self._pool: Optional[ThreadPoolExecutor] = None
         self._futures: list[Future[None]] = []
-        self._wants_starts = target.wants_starts
-        self._ended: set[str] = set()  # results put whose start was not dispatched yet
-        self._starting: dict[str, threading.Event] = {}  # dispatched starts, set once answered
+        # Only for targets with live starts: the order between a start and its result.
+        self._starts: Optional[LiveStarts] = LiveStarts(deadline) if target.wants_starts else None
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -80,8 +80,8 @@ class Sender(threading.Thread):
     def put(self, result: TestResult | TestStart) -> None:
         """Called on the pytest thread: an append, and a wake-up only for a full batch."""
         self.pending.append(result)
-        if self._wants_starts and not isinstance(result, TestStart):
-            self._ended.add(result.uuid)
+        if self._starts is not None and not isinstance(result, TestStart):
+            self._starts.ended(result)
         if len(self.pending) >= max(self.target.batch_size, WAKE_AT):
             self._wake.set()
 
@@ -160,8 +160,8 @@ class Sender(threading.Thread):
 
     # -- delivery --------------------------------------------------------------------------
     def _dispatch(self, key: int, batch: list[Any]) -> None:
-        if self._wants_starts:
-            batch[:] = self._coalesce(batch)
+        if self._starts is not None:
+            batch[:] = self._starts.coalesce(batch)
             if not batch:
                 self._forget(key)
                 return
@@ -174,31 +174,6 @@ class Sender(threading.Thread):
             self._futures = [f for f in self._futures if not f.done()]
         self._futures.append(self._pool.submit(self._deliver, key, batch))
 
-    def _coalesce(self, batch: list[Any]) -> list[Any]:
-        """Drop the starts of tests that have ended already (on the sender's own thread).
-
-        Such a result starts its run itself, back to back with its finish; sent apart, the
-        result would hold a pool thread waiting for its start and halve the throughput of a
-        backlog. A start that is dispatched gets an event its result waits for.
-        """
-        kept = []
-        for item in batch:
-            if isinstance(item, TestStart):
-                if item.uuid in self._ended:
-                    continue
-                self._starting[item.uuid] = threading.Event()
-            else:
-                self._ended.discard(item.uuid)
-            kept.append(item)
-        return kept
-
-    def _await_starts(self, results: list[TestResult]) -> None:
-        """A result goes out only after its live start answered (or the deadline came)."""
-        for result in results:
-            started = self._starting.get(result.uuid)
-            if started is not None:
-                started.wait(self.deadline.cap(START_WAIT))
-
     def _drain_pool(self) -> None:
         for future in self._futures:
             future.result()
@@ -207,15 +182,15 @@ class Sender(threading.Thread):
 
     def _deliver(self, key: int, batch: list[Any]) -> None:
         """Send one batch; a 400-class rejection of a batch is split to isolate the bad item."""
-        starts = [item for item in batch if isinstance(item, TestStart)]
-        if starts:
-            self._send_starts(starts)
-            results = [item for item in batch if not isinstance(item, TestStart)]
-            if not self._forget(key) or not results:
-                return
-            key, batch = self._track(results)
-        if self._wants_starts:
-            self._await_starts(batch)
+        if self._starts is not None:
+            starts = [item for item in batch if isinstance(item, TestStart)]
+            if starts:
+                self._send_starts(self._starts, starts)
+                results = [item for item in batch if not isinstance(item, TestStart)]
+                if not self._forget(key) or not results:
+                    return
+                key, batch = self._track(results)
+            self._starts.wait_for(batch)
         parts = [(key, batch)]
         while parts:
             key, part = parts.pop()
@@ -250,19 +225,14 @@ class Sender(threading.Thread):
                         self.state.delivered += len(part)
                     self.observer.resolved(self.target.name, part, "delivered")
 
-    def _send_starts(self, starts: list[TestStart]) -> None:
-        """Best effort: a start that fails is sent by the target with its result instead."""
-        skip = self.state.offline or time.monotonic() < self._breaker_until
-        for start in starts:
-            try:
-                if not skip:
-                    self.target.send_start(self._session, start)
-            except Exception as exc:
-                self.state.note(f"a live test start failed (sent with the result): {exc}")
-            finally:
-                started = self._starting.pop(start.uuid, None)
-                if started is not None:
-                    started.set()
+    def _send_starts(self, live: LiveStarts, starts: list[TestStart]) -> None:
+        """Best effort, skipped while offline or the breaker is open (see ``LiveStarts.send``)."""
+        skip = bool(self.state.offline) or time.monotonic() < self._breaker_until
+
+        def send(start: TestStart) -> None:
+            self.target.send_start(self._session, start)
+
+        live.send(starts, send, skip, self.state.note)
 
     def _skip_reason(self) -> Optional[str]:
         if self.state.offline:

@@ -1,7 +1,7 @@
 """The in-process engine: one ``Sender`` thread per target, fed in order, closed together.
 
-The delivery process runs it in a child; ``testreport_delivery = thread`` and a takeover run it
-inside pytest.
+A ``Delivery`` (delivery.py). The delivery process runs it in a child;
+``testreport_delivery = thread`` and a takeover run it inside pytest.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .target import Target
 
 
 class Engine:
-    """Owns the senders. ``submit`` is the only call on the test's path: a deque append each."""
+    """Owns the senders. Submitting is a deque append per sender (and a wake for a full batch)."""
 
     def __init__(self, targets: list[Target], spool_dir: Path,
                  secrets: Iterable[str] = (), *,
@@ -74,10 +74,6 @@ class Engine:
         for sender in self._senders:
             if sender.target.wants_starts:
                 sender.put(start)
-
-    def drain(self, timeout: float) -> None:
-        """Nothing to wait for: results were assembled on the test's thread (the interface of
-        ``DeliveryProcess``, whose feeder reads reports)."""
 
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""

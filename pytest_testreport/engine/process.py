@@ -2,9 +2,9 @@
 
 Python threads share one interpreter lock, so every microsecond a sender thread spends mapping,
 encoding or writing is a microsecond the test thread waits. The delivery process runs the same
-``Engine`` (engine.py) on another core: the pytest process appends each result to a deque, and
-one feeder thread pickles them in batches down a pipe. The HTTP stack, CI-independent mapping,
-SQLite and JSON never load in the pytest process.
+``Engine`` (engine.py) on another core: the controller's feeder thread (feeder.py) hands results
+over in batches, and this class pickles each batch down a pipe, on that thread. The HTTP stack,
+CI-independent mapping, SQLite and JSON never load in the pytest process.
 
 The child also outlives a pytest process that is killed outright: when its input ends without
 a ``finish``, it closes the session as interrupted and delivers or spools what it has. And the
@@ -13,7 +13,7 @@ acknowledged it as delivered or spooled for every target (ledger.py, acks.py); w
 dies it delivers the rest itself, resuming the sessions the child opened (takeover.py).
 
 Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child:
-``("start", settings, session)``, ``("items", first ordinal, pickled items)``,
+``("start", settings, session)``, ``("items", first ordinal, pickled items, session counts)``,
 ``("finish", session, timeout)``. Child to parent: ``("ready",)`` once its targets are built;
 ``("opened", target, state)``, ``("ack", seq, {target: Resolved})`` (a few times a second at
 most) and ``("closed", target, spooled)`` as they happen; then ``("done", [SenderState, ...])``
@@ -31,13 +31,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
 from ..model import TestResult, TestStart
-from .engine import POLL
 from .ledger import Ledger
 from .scrub import content_secrets
 from .state import SenderState
@@ -54,12 +52,11 @@ HEADER = struct.Struct(">I")
 REPORT_GRACE = 2.0
 REAP_WAIT = 0.5
 READY_WAIT = 30.0  # a child slower than this to import and open is not going to help
-# Queued entries per frame: enough to amortise a frame, few enough that the results built
-# for it die young (objects that outlive a collection make Python's full collections, which
-# walk all of pytest's objects, come sooner) and that a frame stays small.
-CHUNK = 256
 LISTENER_WAIT = 1.0  # for the last frames of a child that died, before taking over
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# The session's counts, as the pytest process computed them (Session.count, once): they travel
+# with each frame to the delivery process, which closes the session with them when orphaned.
+COUNTS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
@@ -88,6 +85,17 @@ def _read_exactly(stream: IO[bytes], size: int) -> Optional[bytes]:
     return b"".join(chunks)
 
 
+def counts(session: Session) -> dict[str, int]:
+    """The session's counts, to send along with a frame (``COUNTS``)."""
+    return {name: getattr(session, name) for name in COUNTS}
+
+
+def apply_counts(session: Session, values: dict[str, int]) -> None:
+    """Give ``session`` the counts the pytest process computed (the orphaned delivery process)."""
+    for name in COUNTS:
+        setattr(session, name, values.get(name, 0))
+
+
 def child_command(targets: list[str]) -> tuple[list[str], dict[str, str]]:
     """The interpreter running pytest, with this package importable however pytest found it.
 
@@ -100,29 +108,24 @@ def child_command(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 class DeliveryProcess:
-    """The engine's interface (start, submit_items, drain, finish), the engine in a child.
+    """A ``Delivery`` (delivery.py): the engine in a child process.
 
-    Until the child says it is ready, results wait in the deque. A child that cannot start, or
-    dies later, hands the run over to threads of this process (``Takeover``): nothing is lost.
+    ``start`` and ``submit_items`` run on the controller's feeder thread: until the child says
+    it is ready, that thread waits and results wait in the feeder's queue. A child that cannot
+    start, or dies later, hands the run over to threads of this process (``Takeover``): nothing
+    is lost.
     """
 
     def __init__(self, settings: Settings, targets: list[Target]) -> None:
         self.settings = settings
         self.targets = targets
         self.wants_starts = any(target.wants_starts for target in targets)
-        # Turns a pytest report into results and starts; set by the controller for
-        # ``submit_report``, and called on the feeder thread.
-        self.intake: Optional[Callable[[Any], list[Union[TestResult, TestStart]]]] = None
-        self._intake_error: Optional[str] = None
-        self._queue: deque[Any] = deque()
-        # The test's thread only appends (deque.append is atomic and takes no lock): the
-        # feeder looks every POLL seconds and takes everything queued. Waking it from the
-        # test's thread cost an Event.set and a GIL hand-off per batch of a few tests.
-        self.submit_report: Callable[[Any], None] = self._queue.append
-        self._wake = threading.Event()  # set only to finish or take over: never per test
-        self._closing = False
+        self._session: Optional[Session] = None  # the controller's: its counts go with frames
+        # Held while the feeder's thread starts or hands over: ``finish`` says "finish" to the
+        # child only when no hand-over is under way (nor can come after it).
+        self._feeding = threading.Lock()
+        self._started = False
         self._proc: Optional[subprocess.Popen[bytes]] = None
-        self._feeder: Optional[threading.Thread] = None
         self._listener: Optional[threading.Thread] = None
         self._ready = threading.Event()  # set by "ready", or by a failure before it
         self._was_ready = False  # the child said "ready": it may have opened sessions
@@ -139,38 +142,41 @@ class DeliveryProcess:
         self._takeover_error: Optional[str] = None
         self._takeover_lock = threading.Lock()
 
-    # -- the test's path: a deque append ------------------------------------------------------
-    # ``submit_report`` (set in ``__init__``): a pytest report, read later by ``intake`` on
-    # the feeder thread.
-    def submit_items(self, items: Iterable[Union[TestResult, TestStart]]) -> None:
-        self._queue.extend(items)
-
-    # -- start and finish ---------------------------------------------------------------------
+    # -- on the feeder's thread ---------------------------------------------------------------
     def start(self, session: Session) -> None:
-        self._feeder = threading.Thread(
-            target=self._feed, args=(session,), name="testreport-feeder", daemon=True
-        )
-        self._feeder.start()
+        """Give the child its start and wait until it is ready (or take over from it)."""
+        with self._feeding:
+            self._session = session
+            problem = self._spawn(session)
+            if problem is not None:
+                self._mark_dead(problem)
+            self._started = True
 
-    def drain(self, timeout: float) -> None:
-        """Take no more items; wait (at most ``timeout``) until every queued one was handed over."""
-        self._closing = True
-        self._wake.set()
-        if self._feeder is not None:
-            self._feeder.join(timeout)
+    def submit_items(self, items: Iterable[Union[TestResult, TestStart]]) -> None:
+        """Pickle a batch down the pipe (kept in the ledger first); take over from a dead child.
 
+        Called on every look of the feeder, with an empty batch when nothing was queued: a
+        child that died is taken over at once, not at the next result.
+        """
+        with self._feeding:
+            if self._dead is not None and self._takeover is None:
+                self._take_over(self._session)  # type: ignore[arg-type]
+            batch = list(items)
+            if batch:
+                self._hand_over(batch)
+
+    # -- the end ------------------------------------------------------------------------------
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
-        """Hand over the rest and the final session; never wait past ``timeout`` (+ grace)."""
-        ends = time.monotonic() + timeout
-        self.drain(timeout)
-        states = self._final_states(session, ends)
-        if self._intake_error is not None:
-            for state in states:
-                state.errors.insert(0, self._intake_error)
-        return states
+        """Hand over the final session; never wait past ``timeout`` (+ grace).
 
-    def _final_states(self, session: Session, ends: float) -> list[SenderState]:
-        if self._takeover is None and self._dead is None and not self._feeder_alive():
+        Held from here on, the feeding lock keeps a late hand-over from following "finish".
+        """
+        ends = time.monotonic() + timeout
+        fed = self._feeding.acquire(blocking=False) and self._started
+        return self._final_states(session, ends, fed)
+
+    def _final_states(self, session: Session, ends: float, fed: bool) -> list[SenderState]:
+        if self._takeover is None and self._dead is None and fed:
             self._send(("finish", session, max(0.0, ends - time.monotonic())), close=True)
         if self._takeover is None and self._takeover_error is None:
             try:
@@ -195,9 +201,6 @@ class DeliveryProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(REAP_WAIT)
 
-    def _feeder_alive(self) -> bool:
-        return self._feeder is not None and self._feeder.is_alive()
-
     def _failed_states(self, reason: str) -> list[SenderState]:
         """The last resort, when even taking over failed: say what may be missing."""
         handed = self._ledger.handed
@@ -209,50 +212,14 @@ class DeliveryProcess:
             states.append(state)
         return states
 
-    # -- the feeder thread --------------------------------------------------------------------
-    def _feed(self, session: Session) -> None:
-        """Start the child, then pickle queued items in batches down the pipe."""
-        problem = self._spawn(session)
-        if problem is not None:
-            self._mark_dead(problem)
-        while True:
-            self._wake.wait(POLL)
-            self._wake.clear()
-            closing = self._closing
-            if self._dead is not None and self._takeover is None:
-                self._take_over(session)
-            while self._queue:  # everything queued, a frame per CHUNK entries
-                batch = self._take_batch(CHUNK)
-                if batch:
-                    self._hand_over(batch)
-            if closing and not self._queue:
-                return
-
-    def _take_batch(self, limit: int) -> list[Union[TestResult, TestStart]]:
-        """Up to ``limit`` queued entries, reports read into results and starts (in order)."""
-        batch: list[Union[TestResult, TestStart]] = []
-        queue, intake = self._queue, self.intake
-        for _ in range(min(limit, len(queue))):
-            item = queue.popleft()
-            if isinstance(item, (TestResult, TestStart)):
-                batch.append(item)
-                continue
-            try:
-                batch.extend(intake(item))  # type: ignore[misc]
-            except Exception as exc:  # a bug of ours: say so at the end, keep the rest going
-                nodeid = getattr(item, "nodeid", "?")
-                self._intake_error = self._intake_error or (
-                    f"internal error reading the report of {nodeid}: {type(exc).__name__}: {exc}"
-                )
-        return batch
-
+    # -- handing over -------------------------------------------------------------------------
     def _hand_over(self, batch: list[Union[TestResult, TestStart]]) -> None:
         if self._takeover is not None:
             self._takeover.submit_items(batch)
             return
         first, data = self._ledger.add(batch)  # kept before sending: the child may die any time
-        if self._dead is None:
-            self._send(("items", first, data))
+        if self._dead is None:  # the counts let an orphaned child close the session right
+            self._send(("items", first, data, counts(self._session)))  # type: ignore[arg-type]
 
     def _send(self, message: Any, close: bool = False) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -329,8 +296,7 @@ class DeliveryProcess:
 
     def _mark_dead(self, reason: str) -> None:
         if self._dead is None:
-            self._dead = reason
-        self._wake.set()  # the feeder takes over
+            self._dead = reason  # the feeder's next look (0.1 s at most) takes over
 
     def _take_over(self, session: Session) -> None:
         """The child is gone (or stopped): deliver from here what it has not confirmed."""
