@@ -377,11 +377,12 @@ def pytest_configure(config):
 def pytest_runtest_logfinish():
     SEEN["tests"] += 1
     if SEEN["tests"] % 250 == 0:  # what waits in memory for the sender
-        engine = SEEN["config"].pluginmanager.get_plugin("testreport-controller").engine
-        if hasattr(engine, "_senders"):  # delivery in threads: what each sender holds
-            backlog = max(len(getattr(s, "pending", ())) for s in engine._senders)
+        controller = SEEN["config"].pluginmanager.get_plugin("testreport-controller")
+        delivery = controller.delivery
+        if hasattr(delivery, "_senders"):  # delivery in threads: what each sender holds
+            backlog = max(len(getattr(s, "pending", ())) for s in delivery._senders)
         else:  # a delivery process: what the pytest process holds until the feeder sends it
-            backlog = len(engine._queue)
+            backlog = len(controller.feeder._queue)
         SEEN["backlog"] = max(SEEN["backlog"], backlog)
 
 def pytest_sessionfinish():
