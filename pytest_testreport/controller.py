@@ -121,7 +121,6 @@ class Controller:
         if interruption is None and exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             interruption = "internal error"
         self._finish(interruption, self.settings.flush_timeout)
-        job_summary.publish(self.settings, self.session, self.states, self.notes)
         if self.settings.strict and self._incomplete() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -138,6 +137,8 @@ class Controller:
             if self.feeder.error is not None:
                 state.errors.insert(0, self.feeder.error)
             account(state, self.handed)
+        # Here, not in sessionfinish: a cancelled job (SIGTERM) gets its summary too.
+        job_summary.publish(self.settings, self.session, self.states, self.notes)
 
     def _incomplete(self) -> bool:
         """Anything lost, spooled or of unknown fate, or a session left open: strict fails."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -280,3 +281,24 @@ def test_the_github_summary_links_a_failure_to_its_case_on_buddy(
     (row,) = links(summary.read_text(encoding="utf-8")).items()
     assert row[0] == "test_s.py::test_b"
     assert row[1]["buddy"].endswith(f"/{buddy_fake.session.id}/cases/{case.id}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_cancelled_job_still_gets_its_summary(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CI cancels a job with SIGTERM: the session closes and the summary says so."""
+    summary = github_env(monkeypatch, tmp_path)
+    pytester.makepyfile(
+        test_term="""
+        import os, signal
+        def test_first(): assert 0, "first broke"
+        def test_cancelled():
+            os.kill(os.getpid(), signal.SIGTERM)
+        """
+    )
+    result = pytester.runpytest_subprocess("--testreport", "-p", "no:cacheprovider")
+    assert result.ret == -signal.SIGTERM
+    text = summary.read_text(encoding="utf-8")
+    assert "terminated: SIGTERM" in text
+    assert "first broke" in text  # the failure before the cancellation
