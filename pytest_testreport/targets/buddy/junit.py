@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ...ci import CIInfo
-from ...model import Outcome, ResultKind, Session, TestResult, truncate
+from ...model import Outcome, ResultKind, Session, TestResult, split_nodeid, truncate
 from . import BUDDY_DATA_LIMIT
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
@@ -110,12 +110,13 @@ def case_identity(result: TestResult) -> tuple[str, str, str]:
     if result.kind is ResultKind.COLLECTION_ERROR:
         name, classname = group.rsplit("/", 1)[-1], dotted_module(group)
     else:
-        # Split like pytest's mangle_test_address: parameter ids may hold "::" or "/".
-        path, bracket, params = nodeid.partition("[")
-        names = path.split("::")
-        names[0] = dotted_module(names[0])
-        name = (names[-1] if len(names) > 1 else result.name) + bracket + params
-        classname = ".".join(names[:-1]) if len(names) > 1 else names[0]
+        # Named like pytest's mangle_test_address: parameter ids may hold "::" or "/".
+        parts = split_nodeid(nodeid)
+        if len(parts) > 1:
+            name, classname = parts[-1], ".".join([dotted_module(parts[0]), *parts[1:-1]])
+        else:  # no "::" in the node id: the item is named as the result says
+            base, bracket, params = nodeid.partition("[")
+            name, classname = result.name + bracket + params, dotted_module(base)
     return clean(name, MAX_NAME), clean(classname, MAX_CLASSNAME), clean(group, MAX_GROUP)
 
 
@@ -212,6 +213,7 @@ def _render(
     )
     if result.line is not None:
         case.set("line", str(result.line))
+    failure = result.failure  # the failures joined in one text
     props = ET.SubElement(case, "properties")
     # The full node id, so that a truncated name still maps back to its test.
     _prop(props, "pytest.nodeid", result.nodeid, max(budget.value * 16, 1000))
@@ -224,8 +226,8 @@ def _render(
         _prop(props, "pytest.earlier_outcomes", outcomes, budget.value)
     if result.worker:
         _prop(props, "pytest.worker", result.worker, 100)
-    if result.failure is not None:
-        _prop(props, "pytest.failure_phase", result.failure.phase, 50)
+    if failure is not None:
+        _prop(props, "pytest.failure_phase", failure.phase, 50)
     for tag in result.tags[:50]:
         _prop(props, "pytest.marker", tag, budget.value)
     for key, value in result.metadata[:100]:
@@ -233,7 +235,7 @@ def _render(
     for line in _step_lines(result)[:100]:
         _prop(props, "pytest.step", line, budget.value)
 
-    outcome, failure = result.outcome, result.failure
+    outcome = result.outcome
     if outcome in (Outcome.FAILED, Outcome.ERROR):
         message = failure.message if failure else outcome.value
         if outcome is Outcome.ERROR:
