@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .model import Failure
 from .text import truncate_lines
+
+if TYPE_CHECKING:  # model.py imports this module: failures are made as ``type(one)(...)``
+    from .model import Failure
 
 MAX_TRACEBACK_LINES = 1000  # lines of a traceback (each phase's, and the joined one)
 SUBTEST = "subtest"  # the phase of a failed subtest's failure
@@ -39,6 +41,7 @@ def joined(failures: Sequence[Failure]) -> Optional[Failure]:
     """All the failures as one (a new object), or None when there are none."""
     if not failures:
         return None
+    make = type(failures[0])
     phases, subtests = _split(failures)
     if phases:
         head = phases[0]
@@ -49,9 +52,9 @@ def joined(failures: Sequence[Failure]) -> Optional[Failure]:
             traceback = truncate_lines(
                 [*traceback, "", _mark(head, later), *later.traceback], MAX_TRACEBACK_LINES
             )
-        failure = Failure(message=message, phase=head.phase, traceback=traceback)
+        failure = make(message=message, phase=head.phase, traceback=traceback)
     else:
-        failure = Failure(message=subtests[0].message, phase="call", traceback=[])
+        failure = make(message=subtests[0].message, phase="call", traceback=[])
     if subtests:
         first = subtests[0]
         lines = [line for f in subtests for line in [f.message, *f.traceback]]
@@ -102,7 +105,8 @@ def from_joined(failure: Failure) -> list[Failure]:
                 return [failure]
             head, messages[index] = rest, message[:-1]
         messages[0] = head
-    split = [Failure(message=m, phase=p, traceback=t) for m, (p, t) in zip(messages, segments)]
+    make = type(failure)
+    split = [make(message=m, phase=p, traceback=t) for m, (p, t) in zip(messages, segments)]
     again = joined(split)
     # A traceback line that only looks like a mark would split wrongly: keep what is sure.
     if again is None or again.traceback != failure.traceback:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Optional, TypeVar
 
 from .ci import CIInfo
+from .failures import from_joined, joined
 from .text import TRUNCATION_MARKER, truncate, truncate_lines
 
 __all__ = [
@@ -253,15 +254,10 @@ class _Tested(_Model):
         if not isinstance(data, dict) or "test" in data or "nodeid" not in data:
             return data
         data = dict(data)
-        nodeid = data.pop("nodeid")
-        test = TestId.of(nodeid)
-        data["test"] = TestId(
-            nodeid=nodeid,
-            path=data.pop("path", None) or test.path,
-            name=data.pop("name", test.name),
-            line=data.pop("line", None),
-            scopes=tuple(data.pop("scopes", test.scopes)),
-        )
+        split = TestId.of(data.pop("nodeid"))
+        path, line = data.pop("path", None) or split.path, data.pop("line", None)
+        name, scopes = data.pop("name", split.name), tuple(data.pop("scopes", split.scopes))
+        data["test"] = TestId(split.nodeid, path, name, line, scopes)
         return data
 
 
@@ -300,8 +296,6 @@ class TestResult(_Tested):
     @property
     def failure(self) -> Optional[Failure]:
         """The failures as one (a new object each time): what most targets show."""
-        from .failures import joined
-
         return joined(self.failures)
 
     @classmethod
@@ -309,8 +303,6 @@ class TestResult(_Tested):
         """Also reads the single ``failure`` of older versions into ``failures``."""
         data = super()._upgrade(data)
         if isinstance(data, dict) and "failure" in data:
-            from .failures import from_joined
-
             data = dict(data)
             failure = data.pop("failure")
             if failure is not None:

@@ -16,12 +16,12 @@ import platform
 import re
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 from ...ci import CIInfo
 from ...failures import per_phase
 from ...model import Outcome, ResultKind, Session, TestResult, TestStart
+from ...timefmt import iso_ms as iso  # UTC with milliseconds and "Z", as the API documents
 from ..remote import clean_text
 
 Json = dict[str, Any]
@@ -52,12 +52,6 @@ _TIMEOUT = re.compile(r"Timeout \(>[\d.]+s\) from pytest-timeout|^(?:Failed: )?T
 
 
 # -- text within limits -------------------------------------------------------------------------
-def iso(value: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and ``Z``."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
 def clip(value: Any, limit: int) -> str:
     """Valid text of at most ``limit`` characters; a cut is marked in the middle."""
     return clean_text(value, limit)

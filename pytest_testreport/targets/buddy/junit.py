@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ...ci import CIInfo
-from ...model import Outcome, ResultKind, Session, TestResult, split_nodeid, truncate
+from ...model import Outcome, ResultKind, Session, TestResult, split_nodeid
+from ...text import clean_xml as clean
 from . import BUDDY_DATA_LIMIT
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
@@ -36,9 +37,6 @@ STATUS = {
     Outcome.SKIPPED: "SKIPPED",
     Outcome.XFAILED: "SKIPPED",
 }
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-# XML 1.0 forbids C0 controls (but tab, LF, CR), surrogates, U+FFFE/U+FFFF; the API rejects C1.
-_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _EXC_TYPE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 _ERROR_WHAT = {
     "setup": "error in setup",
@@ -46,14 +44,6 @@ _ERROR_WHAT = {
     "collect": "collection failure",
     "crash": "worker crashed",
 }
-
-
-def clean(value: Any, limit: Optional[int] = None) -> str:
-    """Valid UTF-8, no ANSI colours or control characters (tab/newline stay), bounded."""
-    text = _ANSI.sub("", str(value))
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    text = _INVALID.sub("", text)
-    return truncate(text, limit) if limit is not None and limit >= 0 else text
 
 
 # -- the session -----------------------------------------------------------------------------
