@@ -24,10 +24,8 @@ from typing import Any, Literal, Optional, TypeVar
 
 from .ci import CIInfo
 from .failures import from_joined, joined
-from .text import TRUNCATION_MARKER, truncate, truncate_lines
 
 __all__ = [
-    "TRUNCATION_MARKER",
     "Failure",
     "FixtureRun",
     "LogEntry",
@@ -42,8 +40,6 @@ __all__ = [
     "from_epoch",
     "new_id",
     "split_nodeid",
-    "truncate",
-    "truncate_lines",
     "utcnow",
 ]
 
@@ -92,9 +88,6 @@ class _Model:
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         return _adapter(type(self)).dump_python(self, mode=mode)
-
-    def model_dump_json(self) -> str:
-        return _adapter(type(self)).dump_json(self).decode()
 
     def model_copy(self: M, deep: bool = False) -> M:
         return copy.deepcopy(self) if deep else copy.copy(self)

@@ -27,9 +27,8 @@ from .model import (
     TestStart,
     from_epoch,
     new_id,
-    truncate,
-    truncate_lines,
 )
+from .text import truncate, truncate_lines
 
 MAX_LINE_CHARS = 2000
 MAX_MESSAGE_CHARS = 2000

@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ...model import Outcome, ResultKind, TestId, TestResult, truncate_lines
+from ...model import Outcome, ResultKind, TestId, TestResult
+from ...text import truncate_lines
 from ..remote import clean_text
 
 MAX_TAGS = 10  # upload tags, and custom tags per execution
