@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pytest_testreport.ci import CIInfo  # noqa: E402
-from pytest_testreport.model import Failure, Outcome, Session, TestResult  # noqa: E402
+from pytest_testreport.model import Failure, Outcome, Session, TestId, TestResult  # noqa: E402
 from pytest_testreport.targets.local.target import LocalTarget  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -58,8 +58,10 @@ def result(i: int, rng: random.Random, start: datetime) -> TestResult:
         failure = Failure(message="AssertionError: assert 41 == 42", phase="call",
                           traceback=TRACEBACK)  # fmt: skip
     made = TestResult(
-        nodeid=nodeid, path=nodeid.split("::")[0], line=12, name=nodeid.split("::")[-1],
-        outcome=Outcome(outcome), failure=failure, duration=duration, started_at=start,
+        test=TestId(nodeid=nodeid, path=nodeid.split("::")[0], line=12,
+                    name=nodeid.split("::")[-1]),
+        outcome=Outcome(outcome), failures=[failure] if failure else [], duration=duration,
+        started_at=start,
         finished_at=start + timedelta(seconds=duration),
         reason="not on this platform" if outcome == "skipped" else None,
     )  # fmt: skip

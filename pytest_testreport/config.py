@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from . import paths
 from .history_options import HISTORY_OPTIONS
 from .option import (  # noqa: F401 - re-exported: config has always been where options live
     Option,
@@ -248,15 +249,15 @@ class Settings:
 
     @property
     def local_path(self) -> Path:
-        return self.path(self.values.get("local_path"), Path(".testreport") / "results.sqlite")
+        return self.path(self.values.get("local_path"), paths.STORE)
 
     @property
     def spool_path(self) -> Path:
-        return self.path(self.values.get("spool_dir"), Path(".testreport") / "spool")
+        return self.path(self.values.get("spool_dir"), paths.SPOOL)
 
     @property
     def debug_path(self) -> Path:
-        return self.rootdir / ".testreport" / "debug.log"
+        return self.rootdir / paths.DEBUG_LOG
 
     def ci(self) -> CIInfo:
         """The run's CI and VCS facts, detected once: selection and the session share them."""

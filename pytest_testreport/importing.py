@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from .ci import CIInfo
 from .junit_xml import Case, JUnitError, combine, parse_xml, read_case, seconds
-from .model import Session, SessionStatus, TestResult
+from .model import Session, SessionStatus, TestId, TestResult
 from .reading import parse_time
 from .targets.local.target import LocalTarget, connect
 
@@ -103,10 +103,12 @@ def _results(cases: list[Case], session_uuid: str, start: datetime) -> list[Test
             end = clock + timedelta(seconds=attempt.duration)
             results.append(
                 TestResult(
-                    nodeid=case.nodeid, path=case.path, name=case.name, outcome=attempt.outcome,
-                    started_at=clock, finished_at=end,
+                    test=TestId(nodeid=case.nodeid, path=case.path, name=case.name,
+                                line=case.line),
+                    outcome=attempt.outcome, started_at=clock, finished_at=end,
                     uuid=str(uuid.uuid5(_NAMESPACE, f"{session_uuid}/{len(results)}")),
-                    line=case.line, kind=case.kind, reason=attempt.reason, failure=attempt.failure,
+                    kind=case.kind, reason=attempt.reason,
+                    failures=[attempt.failure] if attempt.failure else [],
                     duration=attempt.duration, stdout=attempt.stdout, stderr=attempt.stderr,
                     log=attempt.log, metadata=list(case.metadata), attempt=number,
                     final=number == len(attempts),

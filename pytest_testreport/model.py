@@ -4,12 +4,15 @@ The classes are plain dataclasses, so that building one per test costs about a m
 the test's thread; pydantic validates and serializes them (``model_validate``,
 ``model_dump``) where data crosses a boundary: the spool, replay and the CLI. pydantic is
 imported only then, which keeps it off the start-up of every pytest run.
+
+A test's identity (``TestId``) is split from its node id once, here, and shared by its start
+and its result. A result keeps its failures as a list, one per failing phase or subtest
+(``failures.py`` renders them as one text, or per phase, for the targets).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import enum
 import functools
 import itertools
@@ -20,10 +23,9 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Optional, TypeVar
 
 from .ci import CIInfo
-from .text import TRUNCATION_MARKER, truncate, truncate_lines
+from .failures import from_joined, joined
 
 __all__ = [
-    "TRUNCATION_MARKER",
     "Failure",
     "FixtureRun",
     "LogEntry",
@@ -32,12 +34,12 @@ __all__ = [
     "Session",
     "SessionStatus",
     "Step",
+    "TestId",
     "TestResult",
     "TestStart",
     "from_epoch",
     "new_id",
-    "truncate",
-    "truncate_lines",
+    "split_nodeid",
     "utcnow",
 ]
 
@@ -77,20 +79,18 @@ class _Model:
 
     @classmethod
     def model_validate(cls: type[M], data: Any) -> M:
-        return _adapter(cls).validate_python(data)
+        return _adapter(cls).validate_python(cls._upgrade(data))
+
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Data written by an older version, in today's shape (the spool outlives upgrades)."""
+        return data
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         return _adapter(type(self)).dump_python(self, mode=mode)
 
-    def model_dump_json(self) -> str:
-        return _adapter(type(self)).dump_json(self).decode()
-
     def model_copy(self: M, deep: bool = False) -> M:
         return copy.deepcopy(self) if deep else copy.copy(self)
-
-    @classmethod
-    def model_fields(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
 
 class Outcome(str, enum.Enum):
@@ -165,31 +165,113 @@ class LogEntry(_Model):
 
 @dataclass
 class Failure(_Model):
-    """Why a test did not pass: the short message, the phase it happened in and the traceback."""
+    """Why a phase of a test did not pass: the short message, the phase and the traceback.
+
+    ``phase`` is ``setup``, ``call``, ``teardown``, ``collect``, ``crash`` or ``subtest``.
+    """
 
     message: str
     phase: str
     traceback: list[str] = field(default_factory=list)
 
 
-@dataclass(eq=False)
-class TestResult(_Model):
-    """One attempt of one test (or one collection error, or one crash)."""
+def split_nodeid(nodeid: str) -> list[str]:
+    """``path::Class::test[param]`` -> its parts; ``::`` inside a parameter id is not a split."""
+    if "[" not in nodeid:  # most node ids
+        return nodeid.split("::")
+    base, bracket, params = nodeid.partition("[")
+    parts = base.split("::")
+    parts[-1] += bracket + params
+    return parts
+
+
+@dataclass(frozen=True)
+class TestId(_Model):
+    """Which test: its node id, file, name, line and scopes (the file, then each class)."""
 
     __test__ = False  # not a pytest test class
 
     nodeid: str
     path: str
     name: str
+    line: Optional[int] = None  # 1-based
+    scopes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, nodeid: str, location: Optional[tuple[Any, ...]] = None) -> TestId:
+        """The identity of a test item from its node id and pytest's ``(path, 0-based line,
+        domain)`` location (a missing path falls back to the node id's)."""
+        parts = split_nodeid(nodeid)
+        path, lineno = (location[0], location[1]) if location else (None, None)
+        line = lineno + 1 if isinstance(lineno, int) else None
+        return cls(nodeid, path or parts[0], parts[-1], line, tuple(parts[:-1]))
+
+    @classmethod
+    def of_file(cls, nodeid: str) -> TestId:
+        """The identity of a file that failed to collect: named after the file, no scopes."""
+        path = nodeid.split("::")[0]
+        return cls(nodeid, path, path.rsplit("/", 1)[-1])
+
+
+class _Tested(_Model):
+    """Reading a start's or result's identity directly: ``item.nodeid`` is ``item.test.nodeid``."""
+
+    test: TestId
+
+    @property
+    def nodeid(self) -> str:
+        return self.test.nodeid
+
+    @property
+    def path(self) -> str:
+        return self.test.path
+
+    @property
+    def name(self) -> str:
+        return self.test.name
+
+    @property
+    def line(self) -> Optional[int]:
+        return self.test.line
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return self.test.scopes
+
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Before the ``test`` field, the identity was flat: ``nodeid``, ``path``, ``line``...
+
+        ``name`` and ``scopes`` were not on a start: they come from the node id then.
+        """
+        if not isinstance(data, dict) or "test" in data or "nodeid" not in data:
+            return data
+        data = dict(data)
+        split = TestId.of(data.pop("nodeid"))
+        path, line = data.pop("path", None) or split.path, data.pop("line", None)
+        name, scopes = data.pop("name", split.name), tuple(data.pop("scopes", split.scopes))
+        data["test"] = TestId(split.nodeid, path, name, line, scopes)
+        return data
+
+
+@dataclass(eq=False)
+class TestResult(_Tested):
+    """One attempt of one test (or one collection error, or one crash).
+
+    ``failures`` are in the order they happened: a failing phase each (setup, call, teardown,
+    collect, crash) and each failed subtest. ``failure`` is all of them as one text.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    test: TestId
     outcome: Outcome
     started_at: datetime
     finished_at: datetime
     uuid: str = field(default_factory=new_id)
-    line: Optional[int] = None  # 1-based
-    scopes: list[str] = field(default_factory=list)
     kind: ResultKind = ResultKind.TEST
     reason: Optional[str] = None
-    failure: Optional[Failure] = None
+    failures: list[Failure] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     duration: float = 0.0
     stdout: str = ""
@@ -204,9 +286,25 @@ class TestResult(_Model):
     final: bool = True
     worker: Optional[str] = None
 
+    @property
+    def failure(self) -> Optional[Failure]:
+        """The failures as one (a new object each time): what most targets show."""
+        return joined(self.failures)
+
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Also reads the single ``failure`` of older versions into ``failures``."""
+        data = super()._upgrade(data)
+        if isinstance(data, dict) and "failure" in data:
+            data = dict(data)
+            failure = data.pop("failure")
+            if failure is not None:
+                data["failures"] = from_joined(Failure.model_validate(failure))
+        return data
+
 
 @dataclass(eq=False)
-class TestStart(_Model):
+class TestStart(_Tested):
     """A test attempt has started: its setup was reported (for targets that want it live).
 
     ``uuid`` is the id the attempt's ``TestResult`` will carry.
@@ -215,9 +313,7 @@ class TestStart(_Model):
     __test__ = False  # not a pytest test class
 
     uuid: str
-    nodeid: str
-    path: str
-    line: Optional[int]
+    test: TestId
     started_at: datetime
     attempt: int = 1
     tags: list[str] = field(default_factory=list)

@@ -70,8 +70,10 @@ import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
+
+from .timefmt import format_time, parse_time  # also imported from here by the readers
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -174,25 +176,6 @@ def not_found(ref: str, branch: Optional[str], where: str) -> NotFound:
     """The one-line error for an unknown session."""
     on_branch = f" on branch {branch!r}" if branch else ""
     return NotFound(f"no session {ref!r}{on_branch} in {where}")
-
-
-def parse_time(value: Optional[str]) -> Optional[datetime]:
-    """Read an ISO 8601 timestamp as stored (``Z`` suffix); naive values are taken as UTC."""
-    if not value:
-        return None
-    try:
-        # Python 3.9/3.10 fromisoformat does not accept "Z".
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def format_time(value: Optional[datetime]) -> Optional[str]:
-    """UTC ISO 8601 with ``Z``."""
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _seconds(start: Optional[datetime], end: Optional[datetime]) -> Optional[float]:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from .api import EXTRA_ATTR
+from .failures import MAX_TRACEBACK_LINES, SUBTEST
 from .model import (
     Failure,
     FixtureRun,
@@ -21,15 +22,14 @@ from .model import (
     Outcome,
     ResultKind,
     Step,
+    TestId,
     TestResult,
     TestStart,
     from_epoch,
     new_id,
-    truncate,
-    truncate_lines,
 )
+from .text import truncate, truncate_lines
 
-MAX_TRACEBACK_LINES = 1000
 MAX_LINE_CHARS = 2000
 MAX_MESSAGE_CHARS = 2000
 MAX_CAPTURE_CHARS = 64 * 1024
@@ -51,20 +51,20 @@ class _Pending:
     and this builds in about half the time.
     """
 
-    __slots__ = ("attempt", "durations", "failure", "fixtures", "location", "logs", "metadata",
-                 "nodeid", "outcome", "reason", "rerun", "sections", "started", "steps",
-                 "stopped", "subtest_failures", "tags", "uuid", "worker")  # fmt: skip
+    __slots__ = ("attempt", "durations", "failures", "fixtures", "logs", "metadata", "nodeid",
+                 "outcome", "reason", "rerun", "sections", "started", "steps", "stopped",
+                 "subtest_failures", "tags", "test", "uuid", "worker")  # fmt: skip
 
-    def __init__(self, nodeid: str, location: tuple[str, Optional[int], str], started: float):
+    def __init__(self, nodeid: str, test: TestId, started: float):
         self.nodeid = nodeid
-        self.location = location
+        self.test = test
         self.started = started
         self.uuid: str = new_id()
         self.stopped = 0.0
         self.worker: Optional[str] = None
         self.outcome: Optional[Outcome] = None
         self.reason: Optional[str] = None
-        self.failure: Optional[Failure] = None
+        self.failures: list[Failure] = []  # the failing phases, in order
         self.rerun = False
         self.attempt: Optional[int] = None
         self.durations: dict[str, float] = {}
@@ -161,12 +161,9 @@ class ResultAssembler:
         pending = self._open.get(nodeid)
         if pending is None:
             return None
-        path, lineno, _domain = pending.location
         return TestStart(
             uuid=pending.uuid,
-            nodeid=nodeid,
-            path=path or nodeid.split("::")[0],
-            line=lineno + 1 if isinstance(lineno, int) else None,
+            test=pending.test,
             started_at=from_epoch(pending.started),
             attempt=pending.attempt or self._attempts.get(nodeid, 0) + 1,
             tags=list(pending.tags),
@@ -177,7 +174,7 @@ class ResultAssembler:
         location = report.location
         location = tuple(location) if location else (nodeid, None, "")
         start = getattr(report, "start", 0) or time.time()
-        pending = _Pending(nodeid, location, start)  # type: ignore[arg-type]
+        pending = _Pending(nodeid, TestId.of(nodeid, location), start)
         if self._quarantined is not None and self._quarantined(nodeid):
             pending.tags.append("quarantined")  # every target maps the result's tags
         return pending
@@ -203,7 +200,7 @@ class ResultAssembler:
                 pending.tags.extend(t for t in extra["tags"] if t not in pending.tags)
         if _is_subtest(report):
             if report.failed:
-                failure = failure_from_report(report, "call")
+                failure = failure_from_report(report, SUBTEST)
                 context = report.context
                 label = " ".join(
                     [f"[{context.msg}]" if context.msg else ""]
@@ -241,39 +238,23 @@ class ResultAssembler:
         # A failed phase.
         failure = failure_from_report(report, "crash" if when == CRASH_PHASE else when)
         if when == "call":
-            pending.outcome, pending.failure = Outcome.FAILED, failure
-        elif pending.outcome is Outcome.FAILED and pending.failure is not None:
-            # A teardown error after a call failure: keep "failed", keep both texts.
-            pending.failure.message += f" (teardown error: {failure.message})"
-            pending.failure.traceback = truncate_lines(
-                [*pending.failure.traceback, "", "teardown error:", *failure.traceback],
-                MAX_TRACEBACK_LINES,
-            )
-        elif pending.outcome is Outcome.ERROR and pending.failure is not None:
-            pending.failure.traceback = truncate_lines(
-                [*pending.failure.traceback, "", f"{failure.phase} error:", *failure.traceback],
-                MAX_TRACEBACK_LINES,
-            )
+            pending.outcome, pending.failures = Outcome.FAILED, [failure]
+        elif pending.failures and pending.outcome in (Outcome.FAILED, Outcome.ERROR):
+            # A teardown error after a call failure keeps "failed"; after an error, "error".
+            pending.failures.append(failure)
         else:
-            pending.outcome, pending.failure = Outcome.ERROR, failure
+            pending.outcome, pending.failures = Outcome.ERROR, [failure]
 
     def _finish(self, pending: _Pending) -> TestResult:
         outcome = pending.outcome or PASSED
-        failure = pending.failure
+        failures = pending.failures
         if pending.subtest_failures and outcome is not ERROR:
-            first = pending.subtest_failures[0]
-            lines = [line for f in pending.subtest_failures for line in [f.message, *f.traceback]]
-            if failure is None or outcome is not Outcome.FAILED:
-                failure = Failure(message=first.message, phase="call", traceback=[])
-            failure.traceback = truncate_lines([*failure.traceback, *lines], MAX_TRACEBACK_LINES)
-            if len(pending.subtest_failures) > 1 or failure.message != first.message:
-                failure.message = f"{failure.message}; {first.message}"
+            # Subtests ran in the call, before its report; an error outcome keeps its phases only.
+            failures = [*pending.subtest_failures, *failures]
             outcome = Outcome.FAILED
         attempt = pending.attempt or self._attempts.get(pending.nodeid, 0) + 1
         if pending.rerun or attempt > 1:
             self._attempts[pending.nodeid] = attempt
-        path, lineno, _domain = pending.location
-        parts = split_nodeid(pending.nodeid)
         keep_output = self._keep_all or (
             self._keep_failed and (outcome is FAILED or outcome is ERROR)
         )
@@ -282,22 +263,15 @@ class ResultAssembler:
             stdout = _section_text(pending.sections, "stdout")
             stderr = _section_text(pending.sections, "stderr")
             log = _section_text(pending.sections, "log")
-        kind = (
-            ResultKind.CRASH
-            if failure is not None and failure.phase == "crash"
-            else ResultKind.TEST
-        )
+        # The joined failure's phase is its first failing phase's.
+        head = next((f.phase for f in failures if f.phase != SUBTEST), None)
         return TestResult(
             uuid=pending.uuid,
-            nodeid=pending.nodeid,
-            path=path or parts[0],
-            line=lineno + 1 if isinstance(lineno, int) else None,
-            scopes=parts[:-1],
-            name=parts[-1],
-            kind=kind,
+            test=pending.test,
+            kind=ResultKind.CRASH if head == "crash" else ResultKind.TEST,
             outcome=outcome,
             reason=pending.reason,
-            failure=failure,
+            failures=failures,
             durations=pending.durations,
             duration=sum(pending.durations.values()),
             started_at=from_epoch(pending.started),
@@ -324,30 +298,15 @@ class ResultAssembler:
         self._collection_errors.add(report.nodeid)
         now = time.time()
         nodeid = report.nodeid or "<session>"
-        failure = failure_from_report(report, "collect")
-        path = nodeid.split("::")[0]
         return TestResult(
-            nodeid=nodeid,
-            path=path,
-            scopes=[],
-            name=path.rsplit("/", 1)[-1],
+            test=TestId.of_file(nodeid),
             kind=ResultKind.COLLECTION_ERROR,
             outcome=Outcome.ERROR,
-            failure=failure,
+            failures=[failure_from_report(report, "collect")],
             started_at=from_epoch(now),
             finished_at=from_epoch(now),
             worker=_worker_id(report),
         )
-
-
-def split_nodeid(nodeid: str) -> list[str]:
-    """``path::Class::test[param]`` -> its parts; ``::`` inside a parameter id is not a split."""
-    if "[" not in nodeid:  # most node ids
-        return nodeid.split("::")
-    base, bracket, params = nodeid.partition("[")
-    parts = base.split("::")
-    parts[-1] += bracket + params
-    return parts
 
 
 def _section_text(sections: list[tuple[str, str]], kind: str) -> str:

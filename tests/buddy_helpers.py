@@ -12,7 +12,7 @@ from typing import Any, Optional
 import pytest
 from _pytest.junitxml import mangle_test_address
 
-from pytest_testreport.model import Failure, Outcome, ResultKind, TestResult
+from pytest_testreport.model import Failure, Outcome, ResultKind, TestId, TestResult
 
 from .fakes.buddy import BuddyCase, BuddySession, FakeBuddy
 from .junit import junit_outcomes
@@ -177,14 +177,13 @@ def result(
     if outcome in (Outcome.FAILED, Outcome.ERROR):
         phase = fields.pop("phase", "call" if outcome is Outcome.FAILED else "setup")
         failure = Failure(message=message or "boom", phase=phase, traceback=traceback or ["E boom"])
-    parts = nodeid.split("::")
+    test = TestId.of(nodeid)
+    if "line" in fields:
+        test = TestId(test.nodeid, test.path, test.name, fields.pop("line"), test.scopes)
     return TestResult(
-        nodeid=nodeid,
-        path=parts[0],
-        scopes=parts[:-1],
-        name=parts[-1],
+        test=test,
         outcome=outcome,
-        failure=failure,
+        failures=[failure] if failure else [],
         attempt=attempt,
         final=final,
         started_at=now,

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from pytest_testreport.engine.http import HttpClient, HttpOptions
 from pytest_testreport.engine.secrets import Secret
-from pytest_testreport.model import Outcome, Session, TestResult
+from pytest_testreport.model import Outcome, Session, TestId, TestResult
 from pytest_testreport.targets.remote import HttpTarget
 
 from .fakes.base import FakeService, RecordedRequest, Reject, Reply, json_body
@@ -113,9 +113,7 @@ def make_results(count: int, bad: tuple[int, ...] = ()) -> list[TestResult]:
     """``count`` passing results; indexes in ``bad`` carry a name the fake rejects."""
     return [
         TestResult(
-            nodeid=f"test_x.py::test_{i}",
-            path="test_x.py",
-            name="BAD" if i in bad else f"test_{i}",
+            test=TestId(f"test_x.py::test_{i}", "test_x.py", "BAD" if i in bad else f"test_{i}"),
             outcome=Outcome.PASSED,
             started_at=_START + timedelta(seconds=i),
             finished_at=_START + timedelta(seconds=i, milliseconds=5),

@@ -19,6 +19,7 @@ from pytest_testreport.model import (
     ResultKind,
     Session,
     Step,
+    TestId,
     TestResult,
 )
 from pytest_testreport.targets.local.target import LocalTarget
@@ -53,15 +54,17 @@ def make_result(
             message=message or f"{outcome} {nodeid}", phase=phase, traceback=list(traceback)
         )
     return TestResult(
-        nodeid=nodeid,
-        path=path,
-        line=line,
-        # A collection error is named after its file, as the plugin records it.
-        name=Path(path).name if kind is ResultKind.COLLECTION_ERROR else nodeid.split("::")[-1],
+        test=TestId(
+            nodeid=nodeid,
+            path=path,
+            line=line,
+            # A collection error is named after its file, as the plugin records it.
+            name=Path(path).name if kind is ResultKind.COLLECTION_ERROR else nodeid.split("::")[-1],
+        ),
         kind=kind,
         outcome=Outcome(outcome),
         reason=reason,
-        failure=failure,
+        failures=[failure] if failure else [],
         duration=duration,
         started_at=start,
         finished_at=start + timedelta(seconds=duration),

@@ -40,9 +40,7 @@ def test_the_pytest_process_keeps_exactly_what_some_target_has_not_resolved() ->
     results = make_results(10)
     ledger, tracker = Ledger(["a", "b"]), Tracker(["a", "b"], lambda message: None)
     r4 = results[4]
-    start = TestStart(
-        uuid=r4.uuid, nodeid=r4.nodeid, path=r4.path, line=None, started_at=r4.started_at
-    )
+    start = TestStart(uuid=r4.uuid, test=r4.test, started_at=r4.started_at)
     handed_over(ledger, tracker, results[:4])
     handed_over(ledger, tracker, [start, *results[4:]])  # starts are not numbered
     tracker.resolved("a", results[:10], "delivered")

@@ -41,7 +41,7 @@ def result(**kw: Any) -> TestResult:
         "duration": 0.75,
     }
     values.update(kw)
-    return TestResult(**values)
+    return TestResult.model_validate(values)
 
 
 def failure(phase: str = "call", message: str = "boom", lines: int = 3) -> Failure:

@@ -31,7 +31,7 @@ def test_off_by_default(suite: pytest.Pytester) -> None:
 # What a run that reports nothing may load of ours: the option declarations, not the targets.
 # history_options: the shard and quarantine options (declarations only); targets.<name>: each
 # target's spec (its __init__: name, options, credentials), never its target/reader/cli modules.
-START_UP_MODULES = {"api", "config", "history_options", "hookspecs", "option", "plugin",
+START_UP_MODULES = {"api", "config", "history_options", "hookspecs", "option", "paths", "plugin",
                     "runner", "targets", "targets.options", "targets.spec", "targets.local",
                     "targets.buddy", "targets.browserstack", "targets.buildkite",
                     "text"}  # fmt: skip

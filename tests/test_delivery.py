@@ -294,11 +294,11 @@ def test_the_feeder_hands_a_long_queue_over_in_bounded_frames_in_order() -> None
     from typing import Any, cast
 
     from pytest_testreport.feeder import CHUNK, Feeder
-    from pytest_testreport.model import Outcome, TestResult, utcnow
+    from pytest_testreport.model import Outcome, TestId, TestResult, utcnow
 
     def result(nodeid: str) -> TestResult:
         now = utcnow()
-        return TestResult(nodeid, "t.py", nodeid, Outcome.PASSED, now, now)
+        return TestResult(TestId(nodeid, "t.py", nodeid), Outcome.PASSED, now, now)
 
     feeder = Feeder(cast(Any, None), lambda report: [result(report)])
     feeder.put([result("first")])  # read on the test's thread already

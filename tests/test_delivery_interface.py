@@ -16,7 +16,7 @@ from pytest_testreport.engine.delivery import Delivery
 from pytest_testreport.engine.inprocess import Engine
 from pytest_testreport.engine.process import COUNTS, DeliveryProcess, apply_counts, counts
 from pytest_testreport.feeder import Feeder, ReportReader
-from pytest_testreport.model import Outcome, Session, TestResult, TestStart, utcnow
+from pytest_testreport.model import Outcome, Session, TestId, TestResult, TestStart, utcnow
 from pytest_testreport.reports import ResultAssembler
 
 from .conftest import by_nodeid, latest
@@ -165,8 +165,8 @@ def test_a_delivery_that_fails_does_not_stop_the_counting() -> None:
 def test_counts_travel_to_the_delivery_process_as_computed() -> None:
     now = utcnow()
     session = Session()
-    session.count(TestResult("t.py::a", "t.py", "a", Outcome.FAILED, now, now))
-    session.count(TestResult("t.py::b", "t.py", "b", Outcome.XFAILED, now, now))
+    session.count(TestResult(TestId("t.py::a", "t.py", "a"), Outcome.FAILED, now, now))
+    session.count(TestResult(TestId("t.py::b", "t.py", "b"), Outcome.XFAILED, now, now))
     orphan = Session()
     apply_counts(orphan, counts(session))
     assert [getattr(orphan, name) for name in COUNTS] == [2, 0, 1, 1, 0]

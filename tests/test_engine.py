@@ -316,8 +316,7 @@ class LiveStartTarget(Target):
 
 
 def start_of(result: Any) -> TestStart:
-    return TestStart(uuid=result.uuid, nodeid=result.nodeid, path=result.path, line=None,
-                     started_at=result.started_at)  # fmt: skip
+    return TestStart(uuid=result.uuid, test=result.test, started_at=result.started_at)
 
 
 def test_a_start_queued_behind_its_result_is_not_sent(tmp_path) -> None:

@@ -23,7 +23,16 @@ from hypothesis import strategies as st
 
 from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine.scrub import Scrubber, valid_text
-from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult, TestStart
+from pytest_testreport.model import (
+    Failure,
+    LogEntry,
+    Outcome,
+    Session,
+    Step,
+    TestId,
+    TestResult,
+    TestStart,
+)
 from pytest_testreport.reading import metadata_object
 from pytest_testreport.targets.browserstack.target import BrowserStackTarget
 from pytest_testreport.targets.buddy.target import BuddyTarget
@@ -79,10 +88,11 @@ def make_result(
 ) -> TestResult:
     """A test attempt carrying ``texts`` in its traceback, log records and steps."""
     return TestResult(
-        nodeid=f"tests/test_fuzz.py::test_{name}[{param}]", path="tests/test_fuzz.py",
-        name=f"test_{name}[{param}]", outcome=outcome, started_at=T0,
+        test=TestId(nodeid=f"tests/test_fuzz.py::test_{name}[{param}]", path="tests/test_fuzz.py",
+                    name=f"test_{name}[{param}]", line=1),
+        outcome=outcome, started_at=T0,
         finished_at=T0 + timedelta(seconds=1), uuid=f"00000000-0000-4000-8000-{next(_ids):012x}",
-        line=1, failure=Failure(message=message, phase="call", traceback=texts),
+        failures=[Failure(message=message, phase="call", traceback=texts)],
         stdout=stdout, log="\n".join(texts)[:1000],
         logs=[LogEntry(timestamp=T0, level="WARNING", message=t) for t in texts],
         steps=[Step(text=t, started_at=T0, finished_at=T0) for t in texts],
@@ -143,8 +153,8 @@ def deliver(target: Any, raw: TestResult, live_start: bool = False) -> None:
     session = Session(uuid=f"00000000-0000-4000-9000-{next(_ids):012x}", started_at=T0)
     target.open_session(session)
     if live_start:
-        start = TestStart(uuid=raw.uuid, nodeid=raw.nodeid, path=raw.path, line=raw.line,
-                          started_at=T0, metadata=list(raw.metadata))  # fmt: skip
+        start = TestStart(uuid=raw.uuid, test=raw.test, started_at=T0,
+                          metadata=list(raw.metadata))  # fmt: skip
         target.send_start(session, cleaned(start))
     result = cleaned(raw)
     target.send_batch(session, [result], {})

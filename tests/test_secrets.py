@@ -21,7 +21,7 @@ from pytest_testreport.config import settings_from_env
 from pytest_testreport.engine import Engine
 from pytest_testreport.engine.scrub import Scrubber, settings_secrets, valid_text
 from pytest_testreport.engine.secrets import mask, register
-from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestResult
+from pytest_testreport.model import Failure, LogEntry, Outcome, Session, Step, TestId, TestResult
 from pytest_testreport.targets.local.target import LocalTarget
 
 from .buildkite_helpers import CI_VARIABLES
@@ -271,9 +271,9 @@ def test_mask_hides_every_registered_form() -> None:
 def _result(text: str) -> TestResult:
     now = datetime(2026, 1, 2, tzinfo=timezone.utc)
     return TestResult(
-        nodeid=f"t.py::test[{text}]", path="t.py", name=f"test[{text}]", outcome=Outcome.FAILED,
-        started_at=now, finished_at=now + timedelta(seconds=1),
-        failure=Failure(message=f"boom {text}", phase="call", traceback=[f"line {text}"]),
+        test=TestId(nodeid=f"t.py::test[{text}]", path="t.py", name=f"test[{text}]"),
+        outcome=Outcome.FAILED, started_at=now, finished_at=now + timedelta(seconds=1),
+        failures=[Failure(message=f"boom {text}", phase="call", traceback=[f"line {text}"])],
         stdout=f"out {text}", log=text, steps=[Step(text=f"step {text}", started_at=now)],
         logs=[LogEntry(timestamp=now, level="INFO", message=text)],
         metadata=[(f"key {text}", f"value {text}")], tags=[text],
@@ -287,6 +287,7 @@ def test_scrubber_cleans_every_text_field_in_place() -> None:
     assert "Qx9SCRUB91" not in dumped and "\ud800" not in dumped
     assert result.failure is not None and result.failure.message == "boom *** \ufffd"
     assert result.metadata == [("key *** \ufffd", "value *** \ufffd")]
+    assert result.name == "test[*** \ufffd]"  # in the frozen identity too
     assert result.outcome is Outcome.FAILED  # enums are not text to clean
 
 

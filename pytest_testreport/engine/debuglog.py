@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, TextIO
 
+from ..timefmt import iso_ms
 from .private import open_append
 from .secrets import mask
 
@@ -20,7 +21,7 @@ class DebugLog:
         self._file: Optional[TextIO] = None
 
     def write(self, target: str, line: str) -> None:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = iso_ms(datetime.now(timezone.utc))
         with self._lock:
             if self._file is None:
                 self._file = open_append(self.path)  # 0600, in folders made 0700

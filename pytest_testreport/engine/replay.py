@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..model import Session
+from ..paths import SPOOL
 from .errors import DeliveryError
 from .limits import Deadline
 from .spool import (
@@ -30,7 +31,7 @@ from .spool import (
 from .target import Target
 
 SPOOL_ENV = "TESTREPORT_SPOOL_DIR"
-DEFAULT_SPOOL = Path(".testreport") / "spool"
+DEFAULT_SPOOL = SPOOL
 
 TargetFactory = Callable[[str, Mapping[str, str]], Target]
 

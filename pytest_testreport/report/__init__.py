@@ -7,9 +7,8 @@ Jinja2 is imported only when a report is written, so plain runs never load it.
 
 from __future__ import annotations
 
-from pathlib import Path
+from ..paths import REPORT as DEFAULT_OUTPUT
 
-DEFAULT_OUTPUT = Path(".testreport") / "report.html"
 DEFAULT_LAST = 30  # sessions before the reported one shown in the history
 
 __all__ = ["DEFAULT_LAST", "DEFAULT_OUTPUT"]

@@ -64,7 +64,8 @@ class RunNotes:
             return
         if result.outcome in _BAD:
             if len(self.failures) < MAX_FAILURES:
-                message = result.failure.message if result.failure else ""
+                failure = result.failure
+                message = failure.message if failure else ""
                 self.failures.append(FailedTest(result.nodeid, result.outcome.value,
                                                 short_message(message), result.uuid))  # fmt: skip
             else:

@@ -5,9 +5,8 @@ Their options are declared in their specs (targets/<name>/__init__.py), read on 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from ..api import warn
 from ..config import Settings, usage_error
@@ -15,19 +14,10 @@ from ..engine.debuglog import debug_log
 from ..engine.limits import Deadline
 from ..engine.secrets import Secret
 from ..engine.target import Target
-from ..model import truncate
+from ..text import clean_text  # noqa: F401 - re-exported: the targets import it from here
 
 if TYPE_CHECKING:
     from ..engine.http import HttpClient
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def clean_text(value: Any, limit: Optional[int] = None) -> str:
-    """Valid UTF-8 without control characters (tabs and newlines stay), bounded with a marker."""
-    text = str(value).encode("utf-8", "replace").decode("utf-8")
-    text = _CONTROL.sub("", text)
-    return truncate(text, limit) if limit is not None else text
 
 
 def read_secret(settings: Settings, option: str, file_option: Optional[str] = None) -> Secret:

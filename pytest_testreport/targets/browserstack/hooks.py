@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ...batching import spans
 from ...model import ResultKind, TestResult
 from .mapping import (
     Json,
@@ -232,4 +233,4 @@ def _pieces(text: str, size: int = LOG_MESSAGE_MAX - 20) -> Iterable[str]:
 
 
 def chunks(items: list[Json], size: int = LOGS_PER_REQUEST) -> list[list[Json]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    return [items[begin:end] for begin, end in spans([0] * len(items), size)]

@@ -16,12 +16,12 @@ import platform
 import re
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 from ...ci import CIInfo
+from ...failures import per_phase
 from ...model import Outcome, ResultKind, Session, TestResult, TestStart
-from ...reports import split_nodeid
+from ...timefmt import iso_ms as iso  # UTC with milliseconds and "Z", as the API documents
 from ..remote import clean_text
 
 Json = dict[str, Any]
@@ -49,16 +49,9 @@ NOTES_KEY = "testreport.truncated"
 ENV_PREFIX = "browserstack_"  # per-test environment: metadata browserstack_browser=..., etc.
 
 _TIMEOUT = re.compile(r"Timeout \(>[\d.]+s\) from pytest-timeout|^(?:Failed: )?Timeout >[\d.]+s")
-_PHASE_MARK = re.compile(r"^(setup|call|teardown|crash) error:$")
 
 
 # -- text within limits -------------------------------------------------------------------------
-def iso(value: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and ``Z``."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
 def clip(value: Any, limit: int) -> str:
     """Valid text of at most ``limit`` characters; a cut is marked in the middle."""
     return clean_text(value, limit)
@@ -142,8 +135,9 @@ def tags_and_metadata(result: TestResult) -> tuple[list[str], Json]:
         ("pytest.nodeid", result.nodeid),
         ("pytest.outcome", outcome_label(result)),
     ]
-    if result.failure is not None:
-        ours.append(("pytest.phase", result.failure.phase))
+    failure = result.failure
+    if failure is not None:
+        ours.append(("pytest.phase", failure.phase))
     if result.reason:
         ours.append(("pytest.reason", result.reason))
     if result.worker:
@@ -203,20 +197,8 @@ def host_environment() -> dict[str, str]:
 
 # -- failures, steps ----------------------------------------------------------------------------
 def failure_segments(result: TestResult) -> list[tuple[str, list[str]]]:
-    """The failure text split per failing phase: ``[(phase, lines), ...]``."""
-    failure = result.failure
-    if failure is None:
-        return []
-    segments: list[tuple[str, list[str]]] = [(failure.phase, [])]
-    for line in failure.traceback:
-        mark = _PHASE_MARK.match(line)
-        if mark:
-            if segments[-1][1] and segments[-1][1][-1] == "":
-                segments[-1][1].pop()
-            segments.append((mark.group(1), []))
-        else:
-            segments[-1][1].append(line)
-    return [(phase, lines or [failure.message]) for phase, lines in segments]
+    """The failure text per failing phase: ``[(phase, lines), ...]``."""
+    return per_phase(result.failures)
 
 
 def backtrace(lines: list[str]) -> list[str]:
@@ -279,12 +261,9 @@ def test_start(result: TestResult, env: dict[str, str]) -> Json:
 
 def live_test_start(start: TestStart, env: dict[str, str]) -> Json:
     """``tests/start`` when the test starts (after its setup): no outcome is known yet."""
-    parts = split_nodeid(start.nodeid)
-    result = TestResult(nodeid=start.nodeid, path=start.path, name=parts[-1],
-                        outcome=Outcome.PASSED, started_at=start.started_at,
-                        finished_at=start.started_at, uuid=start.uuid, line=start.line,
-                        scopes=parts[:-1], attempt=start.attempt, tags=start.tags,
-                        metadata=start.metadata)  # fmt: skip
+    result = TestResult(test=start.test, outcome=Outcome.PASSED, started_at=start.started_at,
+                        finished_at=start.started_at, uuid=start.uuid, attempt=start.attempt,
+                        tags=start.tags, metadata=start.metadata)  # fmt: skip
     body = test_start(result, env)
     outcome_keys = {"pytest.outcome", "pytest.phase", "pytest.reason", "pytest.final"}
     body["custom_metadata"] = {

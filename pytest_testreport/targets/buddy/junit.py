@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ...ci import CIInfo
-from ...model import Outcome, ResultKind, Session, TestResult, truncate
+from ...model import Outcome, ResultKind, Session, TestResult, split_nodeid
+from ...text import clean_xml as clean
 from . import BUDDY_DATA_LIMIT
 
 # Buddy documents no length limits; these keep every field well inside what JUnit readers
@@ -36,9 +37,6 @@ STATUS = {
     Outcome.SKIPPED: "SKIPPED",
     Outcome.XFAILED: "SKIPPED",
 }
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-# XML 1.0 forbids C0 controls (but tab, LF, CR), surrogates, U+FFFE/U+FFFF; the API rejects C1.
-_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _EXC_TYPE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 _ERROR_WHAT = {
     "setup": "error in setup",
@@ -46,14 +44,6 @@ _ERROR_WHAT = {
     "collect": "collection failure",
     "crash": "worker crashed",
 }
-
-
-def clean(value: Any, limit: Optional[int] = None) -> str:
-    """Valid UTF-8, no ANSI colours or control characters (tab/newline stay), bounded."""
-    text = _ANSI.sub("", str(value))
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    text = _INVALID.sub("", text)
-    return truncate(text, limit) if limit is not None and limit >= 0 else text
 
 
 # -- the session -----------------------------------------------------------------------------
@@ -110,12 +100,13 @@ def case_identity(result: TestResult) -> tuple[str, str, str]:
     if result.kind is ResultKind.COLLECTION_ERROR:
         name, classname = group.rsplit("/", 1)[-1], dotted_module(group)
     else:
-        # Split like pytest's mangle_test_address: parameter ids may hold "::" or "/".
-        path, bracket, params = nodeid.partition("[")
-        names = path.split("::")
-        names[0] = dotted_module(names[0])
-        name = (names[-1] if len(names) > 1 else result.name) + bracket + params
-        classname = ".".join(names[:-1]) if len(names) > 1 else names[0]
+        # Named like pytest's mangle_test_address: parameter ids may hold "::" or "/".
+        parts = split_nodeid(nodeid)
+        if len(parts) > 1:
+            name, classname = parts[-1], ".".join([dotted_module(parts[0]), *parts[1:-1]])
+        else:  # no "::" in the node id: the item is named as the result says
+            base, bracket, params = nodeid.partition("[")
+            name, classname = result.name + bracket + params, dotted_module(base)
     return clean(name, MAX_NAME), clean(classname, MAX_CLASSNAME), clean(group, MAX_GROUP)
 
 
@@ -212,6 +203,7 @@ def _render(
     )
     if result.line is not None:
         case.set("line", str(result.line))
+    failure = result.failure  # the failures joined in one text
     props = ET.SubElement(case, "properties")
     # The full node id, so that a truncated name still maps back to its test.
     _prop(props, "pytest.nodeid", result.nodeid, max(budget.value * 16, 1000))
@@ -224,8 +216,8 @@ def _render(
         _prop(props, "pytest.earlier_outcomes", outcomes, budget.value)
     if result.worker:
         _prop(props, "pytest.worker", result.worker, 100)
-    if result.failure is not None:
-        _prop(props, "pytest.failure_phase", result.failure.phase, 50)
+    if failure is not None:
+        _prop(props, "pytest.failure_phase", failure.phase, 50)
     for tag in result.tags[:50]:
         _prop(props, "pytest.marker", tag, budget.value)
     for key, value in result.metadata[:100]:
@@ -233,7 +225,7 @@ def _render(
     for line in _step_lines(result)[:100]:
         _prop(props, "pytest.step", line, budget.value)
 
-    outcome, failure = result.outcome, result.failure
+    outcome = result.outcome
     if outcome in (Outcome.FAILED, Outcome.ERROR):
         message = failure.message if failure else outcome.value
         if outcome is Outcome.ERROR:

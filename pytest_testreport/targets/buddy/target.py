@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
+from ...batching import spans
 from ...config import Settings
 from ...engine.errors import DeliveryError, RejectedError
 from ...engine.target import MAX_TEST_LINKS
@@ -230,13 +231,5 @@ def _key(case: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def _chunks(cases: list[dict[str, Any]], start: int) -> list[tuple[int, int]]:
     """Request-sized slices from ``start``: at most MAX_BATCH cases and ~MAX_REQUEST_BYTES."""
-    spans, begin, size = [], start, 0
-    for index in range(start, len(cases)):
-        weight = len(cases[index]["data"]) * 2 + 512
-        if index > begin and (index - begin >= MAX_BATCH or size + weight > MAX_REQUEST_BYTES):
-            spans.append((begin, index))
-            begin, size = index, 0
-        size += weight
-    if begin < len(cases):
-        spans.append((begin, len(cases)))
-    return spans
+    weights = [len(case["data"]) * 2 + 512 for case in cases]
+    return spans(weights, MAX_BATCH, MAX_REQUEST_BYTES, start)

@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ...model import Outcome, ResultKind, TestResult, truncate_lines
+from ...model import Outcome, ResultKind, TestId, TestResult
+from ...text import truncate_lines
 from ..remote import clean_text
 
 MAX_TAGS = 10  # upload tags, and custom tags per execution
@@ -191,9 +192,8 @@ def _text(value: str) -> str:
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
     """(scope, name): the name is the last part, parameters included even if they hold ``::``."""
-    base, bracket, params = nodeid.partition("[")
-    scope, _, name = base.rpartition("::")
-    return scope, (name + bracket + params) or nodeid
+    test = TestId.of(nodeid)
+    return "::".join(test.scopes), test.name
 
 
 def to_execution(result: TestResult, origin: float, file_name: str,
@@ -213,8 +213,9 @@ def to_execution(result: TestResult, origin: float, file_name: str,
         "history": history(result, origin),
         "tags": execution_tags(result, upload_tags, drop),
     }
-    if result.failure is not None and record["result"] == "failed":
-        record["failure_reason"] = clean_text(result.failure.message, REASON_CHARS)
-        lines = result.failure.traceback
+    failure = result.failure
+    if failure is not None and record["result"] == "failed":
+        record["failure_reason"] = clean_text(failure.message, REASON_CHARS)
+        lines = failure.traceback
         record["failure_expanded"] = [{"expanded": expanded(lines), "backtrace": backtrace(lines)}]
     return record

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 from ... import __version__
+from ...batching import spans
 from ...ci import CIInfo
 from ...config import Settings, usage_error
 from ...engine.secrets import Secret
@@ -64,17 +65,8 @@ def _size(result: TestResult) -> int:
 
 def chunks(results: list[TestResult], limit: int = MAX_UPLOAD) -> Iterator[list[TestResult]]:
     """Consecutive slices of at most ``limit`` results and about ``UPLOAD_BYTES``."""
-    chunk: list[TestResult] = []
-    size = 0
-    for result in results:
-        estimate = _size(result)
-        if chunk and (len(chunk) >= limit or size + estimate > UPLOAD_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(result)
-        size += estimate
-    if chunk:
-        yield chunk
+    for begin, end in spans([_size(result) for result in results], limit, UPLOAD_BYTES):
+        yield results[begin:end]
 
 
 # -- run_env ------------------------------------------------------------------------------------

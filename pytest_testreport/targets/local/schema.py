@@ -13,8 +13,9 @@ from typing import Any, Optional
 
 from ...engine.errors import UnusableError
 from ...engine.private import create_file
+from ...paths import STORE
 
-DEFAULT_PATH = Path(".testreport") / "results.sqlite"
+DEFAULT_PATH = STORE
 
 # Each entry moves the schema one version forward; never edit a released entry, append one.
 MIGRATIONS: list[str] = [
@@ -137,13 +138,6 @@ def is_damage(exc: BaseException) -> bool:
     if name is not None:
         return any(name == code or name.startswith(code + "_") for code in _DAMAGE_CODES)
     return any(text in str(exc) for text in _DAMAGE_TEXT)
-
-
-def iso(value: Any) -> Optional[str]:
-    """UTC ISO 8601 with ``Z``, as everywhere in our JSON."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def connect(

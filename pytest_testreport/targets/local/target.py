@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ...engine.errors import RejectedError
 from ...engine.target import Target
 from ...model import Session, TestResult
+from ...timefmt import iso
 from .schema import (  # noqa: F401 - re-exported: the store's names, as before the split
     DEFAULT_PATH,
     MIGRATIONS,
@@ -28,7 +29,6 @@ from .schema import (  # noqa: F401 - re-exported: the store's names, as before 
     execute,
     insert_rows,
     is_damage,
-    iso,
     migrate,
 )
 
