@@ -56,6 +56,7 @@ class Controller:
             self.engine.intake = self._intake
             self.engine.launch()
         self._previous_sigterm: Any = None
+        self._planned = False  # xdist: the first worker's count was passed on
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         settings = self.settings
@@ -71,6 +72,22 @@ class Controller:
         self.config.hook.pytest_testreport_session(session=self.session)
         self.engine.start(self.session)
         self._install_sigterm()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The collected count, for targets that choose how to send by it (BrowserStack)."""
+        if not self._xdist_controller(session):
+            self.engine.plan(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist the controller collects nothing: the first worker's count (each
+        worker collects the whole suite)."""
+        if not self._planned:
+            self._planned = True
+            self.engine.plan(len(ids))
+
+    def _xdist_controller(self, session: pytest.Session) -> bool:
+        return session.config.pluginmanager.has_plugin("dsession")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # only failed collections become results

@@ -69,6 +69,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             for result in results:
                 session.count(result)  # for the orphaned case below
             engine.submit_items(items)
+        elif message[0] == "plan":
+            engine.plan(message[1])
         elif message[0] == "finish":
             final = (message[1], message[2])
             break

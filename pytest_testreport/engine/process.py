@@ -138,6 +138,7 @@ class DeliveryProcess:
         self._takeover: Optional[Takeover] = None
         self._takeover_error: Optional[str] = None
         self._takeover_lock = threading.Lock()
+        self._plan: Optional[int] = None  # the collected count, for the feeder to send once
 
     # -- the test's path: a deque append ------------------------------------------------------
     # ``submit_report`` (set in ``__init__``): a pytest report, read later by ``intake`` on
@@ -146,6 +147,15 @@ class DeliveryProcess:
         self._queue.extend(items)
 
     # -- start and finish ---------------------------------------------------------------------
+    def plan(self, tests: int) -> None:
+        """The collected count: to the child (by the feeder, after its start) and to this
+        process's targets, which deliver instead of the child when it dies."""
+        for target in self.targets:
+            with contextlib.suppress(Exception):  # a bug of a target's plan must not stop the run
+                target.plan(tests)
+        self._plan = tests
+        self._wake.set()  # once per session: the child's targets may wait for it to open
+
     def start(self, session: Session) -> None:
         self._feeder = threading.Thread(
             target=self._feed, args=(session,), name="testreport-feeder", daemon=True
@@ -221,6 +231,9 @@ class DeliveryProcess:
             closing = self._closing
             if self._dead is not None and self._takeover is None:
                 self._take_over(session)
+            if self._plan is not None and self._takeover is None and self._dead is None:
+                plan, self._plan = self._plan, None
+                self._send(("plan", plan))
             while self._queue:  # everything queued, a frame per CHUNK entries
                 batch = self._take_batch(CHUNK)
                 if batch:
