@@ -297,3 +297,21 @@ def test_junit_cannot_join_a_started_build(pytester, monkeypatch, browserstack_f
     res = run(pytester)
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*testreport_browserstack_mode = junit cannot join a started build*"])
+
+
+def test_a_target_used_outside_a_run_does_not_wait_for_a_plan(browserstack_fake, tmp_path) -> None:
+    """Only the engine plans: a target opened directly (not bound to a run) goes live at once."""
+    import dataclasses
+    import threading
+
+    from pytest_testreport.config import settings_from_env
+    from pytest_testreport.targets.browserstack.target import BrowserStackTarget
+
+    settings = settings_from_env(browserstack_fake.env(), tmp_path)
+    settings = dataclasses.replace(settings, targets=("browserstack",))  # a run's, not replay's
+    target = BrowserStackTarget.from_settings(settings)
+    opening = threading.Thread(target=target.open_session, args=(Session(),), daemon=True)
+    opening.start()
+    opening.join(10)
+    assert not opening.is_alive(), "open_session waited for a plan nobody sends"
+    assert target.lane == LIVE and len(browserstack_fake.builds) == 1

@@ -103,10 +103,14 @@ class BrowserStackTarget(HttpTarget):
         self._planned.set()
 
     def _await_lane(self) -> str:
-        """The lane, once collection chose it; live when the run ends before it did."""
+        """The lane, once collection chose it; live when the run ends before it did.
+
+        Only a target the engine runs (``bind`` gave it the run's deadline) waits for the plan:
+        one used directly, outside a run, has no collection to wait for and goes live.
+        """
         deadline = getattr(self, "deadline", None)
-        while self.lane is None and not self._planned.wait(0.1):
-            if deadline is not None and deadline.is_set:
+        while self.lane is None and deadline is not None and not self._planned.wait(0.1):
+            if deadline.is_set:
                 break
         if self.lane is None:
             self.lane = bslane.choose(self.config.mode, None, self.config.budget)
