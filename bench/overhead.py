@@ -8,8 +8,11 @@
 
 Remote targets report to the fake services of the test suite (tests/fakes) on 127.0.0.1, each
 answer delayed by ``--latency``. BrowserStack's published budget (1,600 requests per 5 minutes)
-cannot carry 2,000 tests (two requests each) in a run's time, so the benchmark lifts the client
-budget (``--browserstack-rate``) to measure the plugin rather than the budget.
+cannot carry 2,000 tests (two requests each) in a run's time, so the live rows lift the client
+budget (``--browserstack-rate``) to measure the plugin rather than the budget. BrowserStack has a
+row per lane (``testreport_browserstack_mode``): ``browserstack`` (live, lifted budget),
+``bs-junit`` (one JUnit upload) and ``bs-auto`` (the published budget decides; 2,000 tests go
+by upload); ``all`` has every target on (BrowserStack live, lifted budget).
 For every configuration it prints the median wall time, the ratio to bare pytest (of the
 medians, and "paired": the median of each run's ratio to the bare run just before it, which
 cancels the machine's drift), the CPU time the plugin adds per test in the pytest process,
@@ -106,6 +109,7 @@ class Config:
     count: Callable[[Path], int] = lambda cwd: -1
     stop: Callable[[], None] = lambda: None
     python: str = sys.executable
+    env: dict[str, str] = field(default_factory=dict)  # over EXTRA_ENV, for this row only
     runs: list[Run] = field(default_factory=list)
     paired: list[float] = field(default_factory=list)  # wall / wall of the bare run just before
 
@@ -153,10 +157,11 @@ class _Fakes:
         fake = self.running[target]
         if target == "buddy":
             return sum(len(s.cases) for s in fake.sessions.values())
-        if target == "browserstack":
-            return sum(
+        if target == "browserstack":  # finished live runs, and test cases uploaded
+            live = sum(
                 1 for b in fake.builds.values() for t in b.tests.values() if t.finish is not None
             )
+            return live + sum(len(u.testcases()) for u in fake.uploads)
         return len({e.execution_id for e in fake.executions})
 
     def stop(self) -> None:
@@ -194,8 +199,11 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
                 start=lambda lat, t=target: fakes.start(t, lat),
                 count=lambda cwd, t=target: fakes.count(t),
                 stop=fakes.stop,
+                env={"TESTREPORT_BROWSERSTACK_MODE": "live"} if target == "browserstack" else {},
             )
         )
+        if target == "browserstack":
+            out.extend(_browserstack_lanes(fakes))
     if len(targets) > 1:
         remote = [t for t in targets if t != "local"]
 
@@ -210,6 +218,7 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
                 "all",
                 [f"--testreport={','.join(targets)}"],
                 start=start_all,
+                env={"TESTREPORT_BROWSERSTACK_MODE": "live"},
                 count=lambda cwd: min(
                     ([_local_count(cwd)] if "local" in targets else [])
                     + [fakes.count(t) for t in remote]
@@ -218,6 +227,20 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
             )
         )
     return out
+
+
+def _browserstack_lanes(fakes: _Fakes) -> list[Config]:
+    """BrowserStack's other lanes: one JUnit upload, and auto under the published budget."""
+    return [
+        Config(name, ["--testreport=browserstack"],
+               start=lambda lat: fakes.start("browserstack", lat),
+               count=lambda cwd: fakes.count("browserstack"), stop=fakes.stop, env=env)
+        for name, env in (
+            ("bs-junit", {"TESTREPORT_BROWSERSTACK_MODE": "junit"}),
+            ("bs-auto", {"TESTREPORT_BROWSERSTACK_MODE": "auto",
+                         "TESTREPORT_BROWSERSTACK_RATE_LIMIT": "1600/300"}),
+        )
+    ]  # fmt: skip
 
 
 class DeliveryWatch(threading.Thread):
@@ -298,6 +321,7 @@ def measure(config: Config, suite: Path, latency: float) -> Run:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update(config.start(latency))
     env.update(EXTRA_ENV)
+    env.update(config.env)
     env["PYTHONPATH"] = str(ROOT)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure an installed plugin: bytecode cached
     try:

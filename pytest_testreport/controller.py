@@ -52,6 +52,7 @@ class Controller:
         # How the test's thread hands a report over; chosen at the first test (``_choose``).
         self._take: Optional[Callable[[Any], None]] = None
         self._previous_sigterm: Any = None
+        self._planned = False  # xdist: the first worker's count was passed on
 
     @property
     def handed(self) -> int:
@@ -72,6 +73,22 @@ class Controller:
         self.config.hook.pytest_testreport_session(session=self.session)
         self.feeder.start(self.session)
         self._install_sigterm()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The collected count, for targets that choose how to send by it (BrowserStack)."""
+        if not self._xdist_controller(session):
+            self.feeder.plan(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist the controller collects nothing: the first worker's count (each
+        worker collects the whole suite)."""
+        if not self._planned:
+            self._planned = True
+            self.feeder.plan(len(ids))
+
+    def _xdist_controller(self, session: pytest.Session) -> bool:
+        return session.config.pluginmanager.has_plugin("dsession")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # only failed collections become results

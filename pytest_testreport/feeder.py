@@ -83,6 +83,7 @@ class Feeder:
         self.handed = 0  # results handed to delivery: each must end delivered, spooled or lost
         self.error: Optional[str] = None  # the first report that could not be read
         self._closing = False
+        self._plan: Optional[int] = None  # the collected count, until the thread passes it on
         self._wake = threading.Event()  # set only to drain: never per test
         self._thread: Optional[threading.Thread] = None
 
@@ -91,6 +92,12 @@ class Feeder:
         self.session = session
         self._thread = threading.Thread(target=self._run, name="testreport-feeder", daemon=True)
         self._thread.start()
+
+    def plan(self, tests: int) -> None:
+        """The collected count: passed on by the feeder's thread, after delivery started and
+        before the results it queues next (hooks do no I/O)."""
+        self._plan = tests
+        self._wake.set()
 
     def drain(self, timeout: float) -> None:
         """Take no more; wait (at most ``timeout``) until every queued entry was handed over."""
@@ -105,6 +112,9 @@ class Feeder:
             self._wake.wait(POLL)
             self._wake.clear()
             closing = self._closing
+            if self._plan is not None:
+                tests, self._plan = self._plan, None
+                self._guarded("planning", self.delivery.plan, tests)
             self._hand_over()  # even an empty frame: delivery's housekeeping (a takeover)
             while self._queue:  # everything queued, a frame per CHUNK entries
                 self._hand_over()

@@ -70,6 +70,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             tracker.register(message[1], results)  # before any target can resolve them
             counted = message[3]
             engine.submit_items(items)
+        elif message[0] == "plan":
+            engine.plan(message[1])
         elif message[0] == "finish":
             final = (message[1], message[2])
             break

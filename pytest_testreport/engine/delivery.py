@@ -38,6 +38,11 @@ class Delivery(Protocol):
         """Open every target's session. ``session`` is the object the controller counts into."""
         ...
 
+    def plan(self, tests: int) -> None:
+        """The collected test count, once, after ``start`` and before the tests' results
+        (``Target.plan``: BrowserStack chooses its lane by it)."""
+        ...
+
     def submit_items(self, items: Iterable[Item]) -> None:
         """Results and starts, in order; an empty batch is a chance for housekeeping."""
         ...

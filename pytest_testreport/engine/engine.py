@@ -32,6 +32,7 @@ log = logging.getLogger("pytest_testreport")
 MAX_BACKLOG = 5_000  # queued results beyond this are spooled instead of waiting in memory
 BREAKER_START, BREAKER_MAX = 5.0, 60.0
 DEADLINE_NOTE = "delivery did not finish before the end-of-run deadline"
+BUDGET_NOTE = "the request budget cannot send these before the end-of-run deadline"
 POLL = 0.1  # seconds between the sender's looks at a deque that has not filled a batch
 WAKE_AT = 32  # a smaller batch (BrowserStack's is 1) waits for the next look instead
 
@@ -91,10 +92,14 @@ class Sender(threading.Thread):
 
     def _loop(self) -> None:
         first_seen: Optional[float] = None  # when the sender first saw the oldest pending item
+        spilled = False  # the end's backlog was weighed against the budget
         while True:
             self._wake.wait(POLL)
             self._wake.clear()
             final = self._final  # read before taking: everything put before close is taken
+            if final is not None and not spilled:
+                spilled = True
+                self._spool_unsendable()
             now = time.monotonic()
             if self.pending and first_seen is None:
                 first_seen = now
@@ -284,6 +289,28 @@ class Sender(threading.Thread):
             self.observer.resolved(self.target.name, results, "lost")
 
     # -- the deadline ----------------------------------------------------------------------
+    def _spool_unsendable(self) -> None:
+        """The run ended: what the request budget cannot send before the deadline is spooled
+        now, rather than after waiting out the whole deadline for it (oldest results stay).
+        One request is kept for closing the session."""
+        remaining = self.deadline.remaining()
+        # Four fifths of the time left: the requests themselves take time too.
+        room = self.target.sendable(remaining * 0.8) if remaining is not None else None
+        if room is None or self.state.offline:
+            return
+        with self._lock:
+            results = [item for item in self.pending if not isinstance(item, TestStart)]
+            if len(results) <= max(room - 1, 0):
+                return
+            spill = results[max(room - 1, 0) :]
+            dropped = {id(item) for item in spill}
+            kept = [item for item in self.pending if id(item) not in dropped]
+            self.pending.clear()
+            self.pending.extend(kept)
+        size = self.target.batch_size  # spooled batches must stay sendable as they are
+        for start in range(0, len(spill), size):
+            self._spool(spill[start : start + size], {}, BUDGET_NOTE)
+
     def describe(self, session: Session) -> None:
         """Keep the target's summary line and link with the state (they may be read elsewhere)."""
         try:

@@ -126,12 +126,19 @@ class HttpClient:
         params: Optional[dict[str, Any]] = None,
         compress: bool = False,
         idempotent: bool = True,
+        form: Optional[tuple[bytes, str]] = None,
     ) -> requests.Response:
-        """Send with retries; returns a 2xx/3xx answer or raises a ``DeliveryError``."""
+        """Send with retries; returns a 2xx/3xx answer or raises a ``DeliveryError``.
+
+        ``form``: an encoded body and its content type (a multipart upload) instead of JSON.
+        """
         url = self.url(path)
         body, headers = self._encode(json, compress)
+        if form is not None:
+            body, headers["Content-Type"] = form
         if self.options.dry_run:
-            return self._dry_run(method, url, json)
+            return self._dry_run(method, url, json if form is None else f"<{len(body or b'')} "
+                                 f"bytes of {form[1].split(';')[0]}>")  # fmt: skip
         import requests
         from urllib3.exceptions import MaxRetryError
 

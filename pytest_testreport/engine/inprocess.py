@@ -75,6 +75,11 @@ class Engine:
             if sender.target.wants_starts:
                 sender.put(start)
 
+    def plan(self, tests: int) -> None:
+        """Tell every target how many tests were collected (see ``Target.plan``)."""
+        for sender in self._senders:
+            guarded(sender.state, "planning", lambda t=sender.target: t.plan(tests))
+
     def finish(self, session: Session, timeout: float) -> list[SenderState]:
         """Close every session; never wait past ``timeout`` seconds from now."""
         self.deadline.set(timeout)

@@ -56,6 +56,13 @@ class TokenBucket:
         self._lock = threading.Lock()
         self.deadline = deadline or Deadline()
 
+    def available_within(self, seconds: float) -> int:
+        """Requests the bucket can grant from now until ``seconds`` from now."""
+        with self._lock:
+            now = time.monotonic()
+            tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        return max(0, int(tokens + self.rate * max(seconds, 0.0)))
+
     def acquire(self) -> None:
         """Take one token, waiting for it on the calling (sender) thread."""
         while True:

@@ -143,6 +143,16 @@ class DeliveryProcess:
         self._takeover_lock = threading.Lock()
 
     # -- on the feeder's thread ---------------------------------------------------------------
+    def plan(self, tests: int) -> None:
+        """The collected count: to the child and to this process's targets, which deliver
+        instead of the child when it dies."""
+        for target in self.targets:
+            with contextlib.suppress(Exception):  # a bug of a target's plan must not stop the run
+                target.plan(tests)
+        with self._feeding:  # after the start frame (``start`` ran at session start)
+            if self._takeover is None and self._dead is None:
+                self._send(("plan", tests))
+
     def start(self, session: Session) -> None:
         """Give the child its start and wait until it is ready (or take over from it)."""
         with self._feeding:

@@ -67,6 +67,13 @@ class Target(ABC):
         target whose API needs several calls per result can record how far it got.
         """
 
+    def plan(self, tests: int) -> None:  # noqa: B027
+        """Collection is done: ``tests`` items will run (before the first of them does).
+
+        Called once, from another thread than the sender's, possibly while ``open_session``
+        runs (a target may wait in it for the plan, e.g. to choose how to send the session).
+        """
+
     def send_start(self, session: Session, start: TestStart) -> None:  # noqa: B027
         """A test attempt started; best effort, never spooled (``send_batch`` must not rely on
         it having been delivered). The engine skips the start of a test whose result is queued
@@ -89,6 +96,11 @@ class Target(ABC):
         attempts whose address the service's answers gave (at most MAX_TEST_LINKS, the first);
         the job summary links them. Only what the service returned, never a guessed URL."""
         return {}
+
+    def sendable(self, seconds: float) -> Optional[int]:
+        """How many more results the target's request budget can send within ``seconds``;
+        None when no budget bounds it. The engine spools the rest at once at the end."""
+        return None
 
     def abort(self) -> None:  # noqa: B027
         """Cut in-flight work short (the deadline passed); called from another thread."""

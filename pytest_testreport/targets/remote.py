@@ -6,7 +6,7 @@ Their options are declared in their specs (targets/<name>/__init__.py), read on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, ClassVar, Optional, Union
 
 from ..api import warn
 from ..config import Settings, usage_error
@@ -82,6 +82,15 @@ class HttpTarget(Target):
     """A target that talks HTTP through ``self.http``: the deadline and aborts reach it."""
 
     http: HttpClient
+    # Requests one result costs, for ``sendable``; None: one request per batch.
+    calls_per_result: ClassVar[Optional[float]] = None
+
+    def sendable(self, seconds: float) -> Optional[int]:
+        bucket = self.http.bucket
+        if bucket is None:
+            return None
+        per = self.calls_per_result or 1.0 / self.batch_size
+        return int(bucket.available_within(seconds) / per)
 
     def bind(self, deadline: Deadline) -> None:
         super().bind(deadline)

@@ -13,6 +13,8 @@ Choices where the docs are silent:
   log entry naming an unknown run are 400s;
 - the rate limit (default 1600 requests / 300 s, like the published one) answers 429 with no
   ``Retry-After`` (none is documented); call :meth:`rate_limit` to change it;
+- the JUnit XML upload (``POST /upload`` on the same origin) is ``browserstack_upload``'s;
+  accepted uploads are kept in :attr:`uploads`;
 - read endpoints page with an opaque ``next_page`` cursor in ``pagination`` and
   ``page_size`` items per page (default 30); list keys: ``projects``, ``builds``, ``test_runs``;
 - ``runs_shape="hierarchy"`` answers ``builds/{id}/testRuns`` the way answers seen from the real
@@ -34,6 +36,7 @@ from typing import Any, Optional
 
 from . import browserstack_rules as rules
 from .base import FakeService, RecordedRequest, Reject, Reply, Route, json_body
+from .browserstack_upload import UPLOAD_LIMIT, BsUpload, accept_upload, upload_reply
 
 _ID_CHARS = string.ascii_lowercase + string.digits
 
@@ -114,6 +117,8 @@ class FakeBrowserStack(FakeService):
         self.events: list[BsEvent] = []
         self.projects: dict[str, int] = {}  # project name -> id
         self._cursors: dict[str, int] = {}
+        self.uploads: list[BsUpload] = []
+        self.upload_limit = UPLOAD_LIMIT
         if rate_limit is not None:
             self.rate_limit(*rate_limit)
         b = r"/ext/v1/builds/(?P<bid>[^/]+)"
@@ -131,6 +136,7 @@ class FakeBrowserStack(FakeService):
             ("GET", r"/ext/v1/builds/latest", self._latest),
             ("GET", b, self._get_build),
             ("GET", b + "/testRuns", self._list_runs),
+            ("POST", r"/upload", self._upload),
         ):
             self.route(method, path, handler)
         self.start()
@@ -140,6 +146,7 @@ class FakeBrowserStack(FakeService):
         """Environment that points the plugin's BrowserStack target at this fake."""
         return {
             "TESTREPORT_BROWSERSTACK_API_URL": self.url,
+            "TESTREPORT_BROWSERSTACK_UPLOAD_URL": self.origin + "/upload",
             "BROWSERSTACK_USERNAME": self.username,
             "BROWSERSTACK_ACCESS_KEY": self.access_key,
         }
@@ -189,6 +196,11 @@ class FakeBrowserStack(FakeService):
 
     def _event(self, kind: str, build_id: str, run_id: Optional[str] = None) -> None:
         self.events.append(BsEvent(time.monotonic(), kind, build_id, run_id))
+
+    def _upload(self, rec: RecordedRequest) -> Reply:
+        self.uploads.append(accept_upload(rec, self.upload_limit))
+        self._event("upload", self.uploads[-1].identifier or "")
+        return upload_reply()
 
     def _build_start(self, rec: RecordedRequest) -> Reply:
         body = rules.build_start(json_body(rec))

@@ -11,6 +11,9 @@ from ..options import deferred, http_options, parse_url, token_option
 from ..spec import TargetSpec
 
 BROWSERSTACK_API_URL = "https://api-automation.browserstack.com/ext/v1"
+# The "Upload JUnit XML reports" API (reference §12): the bulk lane's one request per session.
+BROWSERSTACK_UPLOAD_URL = "https://upload-automation.browserstack.com/upload"
+BROWSERSTACK_MODES = ("auto", "live", "junit")
 BROWSERSTACK_HOOK_MODES = ("none", "slow-or-failed", "all")
 BROWSERSTACK_LOG_MODES = ("failed", "all")
 
@@ -21,6 +24,12 @@ _BROWSERSTACK: tuple[Option, ...] = (
                  "BROWSERSTACK_ACCESS_KEY); environment or ini only", ("BROWSERSTACK_ACCESS_KEY",)),
     Option("browserstack_api_url", f"BrowserStack API base URL (default {BROWSERSTACK_API_URL})",
            parse_url, BROWSERSTACK_API_URL, "URL"),
+    Option("browserstack_upload_url", "JUnit XML upload URL of the junit lane (default "
+           f"{BROWSERSTACK_UPLOAD_URL})", parse_url, BROWSERSTACK_UPLOAD_URL, "URL"),
+    Option("browserstack_mode", "lane: live (test runs as tests run), junit (one JUnit XML "
+           "upload after the last test) or auto (default: live unless the request budget "
+           "cannot carry the collected tests in time)", parse_choice(*BROWSERSTACK_MODES),
+           "auto", "MODE"),
     Option("browserstack_project", "project name (also BROWSERSTACK_PROJECT_NAME; default: the "
            "rootdir's name)", metavar="NAME", vendor_env=("BROWSERSTACK_PROJECT_NAME",)),
     Option("browserstack_build_name", "build name (also BROWSERSTACK_BUILD_NAME; default: the CI "

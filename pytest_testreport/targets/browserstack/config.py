@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ...config import usage_error
 from ...engine.secrets import Secret
 from ..remote import make_client, read_secret
-from . import BROWSERSTACK_API_URL
+from . import BROWSERSTACK_API_URL, BROWSERSTACK_UPLOAD_URL
+from .lane import Budget
 from .mapping import ENVIRONMENT_LIMITS
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ class BrowserStackConfig:
     logs: str = "failed"
     dry_run: bool = False
     replay: bool = False  # built by the CLI (replay): a spooled open may have made a build
+    mode: str = "auto"  # the lane: auto, live or junit (``lane``)
+    upload_url: str = BROWSERSTACK_UPLOAD_URL
+    budget: Budget = field(default_factory=lambda: Budget(*DEFAULT_RATE, deadline=30.0))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrowserStackConfig:
@@ -92,7 +96,28 @@ class BrowserStackConfig:
             logs=values.get("browserstack_logs") or "failed",
             dry_run=bool(values.get("dry_run")),
             replay=not settings.targets,
+            mode=_mode(values),
+            upload_url=(values.get("browserstack_upload_url") or BROWSERSTACK_UPLOAD_URL),
+            budget=_budget(values),
         )
+
+
+def _budget(values: dict[str, Any]) -> Budget:
+    """The live lane's budget: the request budget, the end-of-run deadline, the pool."""
+    requests, seconds = values.get("browserstack_rate_limit") or DEFAULT_RATE
+    deadline = float(values.get("flush_timeout") or 30.0)
+    return Budget(requests, seconds, deadline=deadline, concurrency=CONCURRENCY)
+
+
+def _mode(values: dict[str, Any]) -> str:
+    """The lane option; a joined build (sharded CI) can only be reached live."""
+    mode = values.get("browserstack_mode") or "auto"
+    if values.get("browserstack_build_id") and mode == "junit":
+        raise usage_error(
+            "testreport: testreport_browserstack_mode = junit cannot join a started build "
+            "(testreport_browserstack_build_id): an upload makes its own build; use live or auto"
+        )
+    return "live" if values.get("browserstack_build_id") else mode
 
 
 def client(settings: Settings, config: BrowserStackConfig) -> HttpClient:

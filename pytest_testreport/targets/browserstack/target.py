@@ -21,7 +21,9 @@ from ...engine.errors import AmbiguousError, DeliveryError, RetryableError
 from ...model import Session, TestResult, TestStart, utcnow
 from ..remote import HttpTarget
 from . import hooks as bshooks
+from . import lane as bslane
 from . import mapping as bsmap
+from .bulk import BULK_AGE, BULK_BATCH, BulkLane
 from .config import CONCURRENCY, BrowserStackConfig, client
 from .lookup import RunLookup, run_uuid
 from .reader import UnexpectedAnswer, answer, find_build
@@ -41,6 +43,7 @@ class BrowserStackTarget(HttpTarget):
     batch_age = 0.1
     concurrency = CONCURRENCY
     wants_starts = True  # tests/start goes out when the test starts, its finish when it ends
+    calls_per_result = 2.0  # live: its start and its finish (hooks and logs are extra)
 
     def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
         self.config = config
@@ -54,6 +57,12 @@ class BrowserStackTarget(HttpTarget):
         # Live starts by our result id: (done, run uuid or None, maybe-processed-without-answer).
         self._live: dict[str, list[Any]] = {}
         self._live_lock = threading.Lock()
+        # The lane (``lane``): fixed by the option, else chosen by ``plan`` at collection.
+        self.lane: Optional[str] = config.mode if config.mode != "auto" else None
+        if config.replay and self.lane is None:
+            self.lane = bslane.LIVE  # replay: ``resume`` restores the run's own lane
+        self._planned = threading.Event()
+        self.bulk = BulkLane(config, http)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrowserStackTarget:
@@ -86,8 +95,39 @@ class BrowserStackTarget(HttpTarget):
         raise UnexpectedAnswer(f"BrowserStack answered {what} without {key!r} "
                                f"(keys: {', '.join(sorted(data)) or 'none'})")  # fmt: skip
 
+    # -- the lane ---------------------------------------------------------------------------
+    def plan(self, tests: int, expected: Optional[float] = None) -> None:
+        """Collection is done: choose the lane from the test count and the budget."""
+        if self.lane is None:
+            self.lane = bslane.choose(self.config.mode, tests, self.config.budget, expected)
+        self._planned.set()
+
+    def _await_lane(self) -> str:
+        """The lane, once collection chose it; live when the run ends before it did.
+
+        Only a target the engine runs (``bind`` gave it the run's deadline) waits for the plan:
+        one used directly, outside a run, has no collection to wait for and goes live.
+        """
+        deadline = getattr(self, "deadline", None)
+        while self.lane is None and deadline is not None and not self._planned.wait(0.1):
+            if deadline.is_set:
+                break
+        if self.lane is None:
+            self.lane = bslane.choose(self.config.mode, None, self.config.budget)
+        if self.lane == bslane.JUNIT:
+            # The engine hands every result over at the session's end, as one batch.
+            self.batch_size = BULK_BATCH  # type: ignore[misc]
+            self.batch_age = BULK_AGE  # type: ignore[misc]
+        return self.lane
+
+    def sendable(self, seconds: float) -> Optional[int]:
+        """The junit lane's one upload is not bound by the per-request budget."""
+        return None if self.lane == bslane.JUNIT else super().sendable(seconds)
+
     # -- the build --------------------------------------------------------------------------
     def open_session(self, session: Session) -> None:
+        if self._await_lane() == bslane.JUNIT:
+            return  # no build to start: the upload makes it
         if self.joined:
             return  # the build was started by `pytest-testreport browserstack start`
         if self.config.replay:  # the run's start may have made the build before its answer got lost
@@ -123,23 +163,29 @@ class BrowserStackTarget(HttpTarget):
 
     def state(self) -> dict[str, Any]:
         return {"build_id": self.build_id, "joined": self.joined, "link": self._link,
-                "environment": self.env}  # fmt: skip
+                "environment": self.env, "lane": self.lane}  # fmt: skip
 
     def resume(self, state: dict[str, Any], session: Session) -> None:
         self.build_id = state.get("build_id") or self.build_id
         self.joined = bool(state.get("joined", self.joined))
         self._link = state.get("link")
         self.env = dict(state.get("environment") or self.env)
+        self.lane = state.get("lane") or bslane.LIVE  # a journal written before lanes: live
+        self._await_lane()
         self._replaying = True  # progress may be incomplete: look runs up before starting them
 
     def close_session(self, session: Session) -> None:
+        if self.lane == bslane.JUNIT:
+            return  # the upload was the whole build; there is nothing to finish
         if self.joined:
             return  # whoever started the build finishes it (`browserstack finish BUILD_ID`)
         finished = session.finished_at or utcnow()
         self.finish_build(self._build(), bsmap.iso(finished))
 
     def summary(self, session: Session) -> str:
-        text = f"build {self.build_id} — {session.summary()}"
+        if self.lane == bslane.JUNIT:
+            return f"{session.summary()} (junit upload)"
+        text = f"build {self.build_id} — {session.summary()} (live)"
         if self.joined:
             text += (
                 f" (joined; finish it with: pytest-testreport browserstack finish {self.build_id})"
@@ -147,7 +193,7 @@ class BrowserStackTarget(HttpTarget):
         return text
 
     def link(self) -> Optional[str]:
-        return self._link
+        return self.bulk.link if self.lane == bslane.JUNIT else self._link
 
     def _build(self) -> str:
         if not self.build_id:
@@ -195,6 +241,9 @@ class BrowserStackTarget(HttpTarget):
 
     def send_batch(self, session: Session, results: list[TestResult],
                    progress: dict[str, Any]) -> None:  # fmt: skip
+        if self.lane == bslane.JUNIT:
+            self.bulk.upload(session, results, self._build_name(session), progress)
+            return
         for result in results:
             step = progress.setdefault(result.uuid, {})
             if not step.get("done"):
