@@ -40,7 +40,7 @@ class Controller:
         secrets = content_secrets(settings)  # also known to ``mask`` for the terminal summary
         self.engine: Engine | DeliveryProcess = (
             Engine(targets, settings.spool_path, secrets)
-            if settings.values.get("delivery") == "thread"
+            if settings.delivery == "thread"
             else DeliveryProcess(settings, targets)
         )
         self.session = Session()

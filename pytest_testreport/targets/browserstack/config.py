@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 from ...config import usage_error
 from ...engine.secrets import Secret
 from ..remote import make_client, read_secret
-from . import BROWSERSTACK_API_URL
+from . import BROWSERSTACK_API_URL, SPEC
 from .mapping import ENVIRONMENT_LIMITS
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ class BrowserStackConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrowserStackConfig:
-        values = settings.values
-        username = (values.get("browserstack_username") or "").strip()
+        options = settings.options_of(SPEC)
+        username = (options.browserstack_username or "").strip()
         access_key = read_secret(settings, "browserstack_access_key")
         for present, variable in ((username, "BROWSERSTACK_USERNAME"),
                                   (access_key, "BROWSERSTACK_ACCESS_KEY")):  # fmt: skip
@@ -79,18 +79,18 @@ class BrowserStackConfig:
                     f"TESTREPORT_{variable} / ini testreport_{variable.lower()})"
                 )
         return cls(
-            api_url=(values.get("browserstack_api_url") or BROWSERSTACK_API_URL).rstrip("/"),
+            api_url=(options.browserstack_api_url or BROWSERSTACK_API_URL).rstrip("/"),
             username=username,
             access_key=access_key,
-            project=values.get("browserstack_project") or settings.rootdir.name or "pytest",
-            build_name=values.get("browserstack_build_name") or None,
-            build_tags=list(values.get("browserstack_build_tags") or []),
-            build_id=values.get("browserstack_build_id") or None,
-            environment=dict(values.get("browserstack_environment") or {}),
-            hooks=values.get("browserstack_hooks") or "slow-or-failed",
-            hook_threshold=float(values.get("browserstack_hook_threshold", 1.0)),
-            logs=values.get("browserstack_logs") or "failed",
-            dry_run=bool(values.get("dry_run")),
+            project=options.browserstack_project or settings.rootdir.name or "pytest",
+            build_name=options.browserstack_build_name or None,
+            build_tags=list(options.browserstack_build_tags or []),
+            build_id=options.browserstack_build_id or None,
+            environment=dict(options.browserstack_environment or {}),
+            hooks=options.browserstack_hooks or "slow-or-failed",
+            hook_threshold=options.browserstack_hook_threshold,
+            logs=options.browserstack_logs or "failed",
+            dry_run=settings.dry_run,
             replay=not settings.targets,
         )
 

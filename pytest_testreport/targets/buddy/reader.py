@@ -33,6 +33,7 @@ from ...reading import (
     slow_object,
     sort_flaky,
 )
+from . import SPEC
 from .client import pat_client
 from .junit import nodeid_from_case, parse_data
 
@@ -153,7 +154,8 @@ class BuddyReader(Reader):
     @classmethod
     def from_settings(cls, settings: Settings) -> BuddyReader:
         names = {
-            key: settings.values.get(f"buddy_{key}") for key in ("workspace", "project", "suite")
+            key: getattr(settings.options_of(SPEC), f"buddy_{key}")
+            for key in ("workspace", "project", "suite")
         }
         missing = [f"TESTREPORT_BUDDY_{key.upper()}" for key, value in names.items() if not value]
         if missing:

@@ -37,6 +37,7 @@ from ...reading import (
     session_object,
 )
 from ..remote import make_client, read_secret
+from . import SPEC
 from .target import read_overrides, run_branch
 
 PER_PAGE = 100  # the API's maximum
@@ -181,12 +182,13 @@ class BuildkiteReader(Reader):
 
     def __init__(self, settings: Settings) -> None:
         token = read_secret(settings, "buildkite_api_token")
+        options = settings.options_of(SPEC)
         missing = [
             spelled
             for value, spelled in (
                 (token, "BUILDKITE_API_TOKEN (a user API token with the read_suites scope)"),
-                (settings.values.get("buildkite_org"), "TESTREPORT_BUILDKITE_ORG"),
-                (settings.values.get("buildkite_suite"), "TESTREPORT_BUILDKITE_SUITE"),
+                (options.buildkite_org, "TESTREPORT_BUILDKITE_ORG"),
+                (options.buildkite_suite, "TESTREPORT_BUILDKITE_SUITE"),
             )
             if not value
         ]
@@ -195,8 +197,8 @@ class BuildkiteReader(Reader):
                 f"testreport: reading from Buildkite needs {', '.join(missing)} "
                 "(or the ini keys testreport_buildkite_org / testreport_buildkite_suite)"
             )
-        self.org, self.suite = settings.values["buildkite_org"], settings.values["buildkite_suite"]
-        base = (f"{settings.values['buildkite_rest_url']}/analytics/organizations/"
+        self.org, self.suite = options.buildkite_org, options.buildkite_suite
+        base = (f"{options.buildkite_rest_url}/analytics/organizations/"
                 f"{quote(self.org, safe='')}/suites/{quote(self.suite, safe='')}/")  # fmt: skip
         self.http = make_client(
             settings,
