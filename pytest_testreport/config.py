@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import paths
 from .history_options import HISTORY_OPTIONS
 from .option import (  # noqa: F401 - re-exported: config has always been where options live
     Option,
@@ -26,10 +24,22 @@ from .option import (  # noqa: F401 - re-exported: config has always been where 
 if TYPE_CHECKING:
     import pytest
 
-    from .ci import CIInfo
+    from .settings import Settings
     from .targets.spec import TargetSpec
 
 OFF_VALUES = ("none", "off", "0", "false", "no")
+
+
+def __getattr__(name: str) -> Any:
+    """``config.Settings``, where it has always been imported from; loaded on first use,
+    because it imports pydantic (settings.py)."""
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 CAPTURE_MODES = ("failed", "all", "none")
 
 
@@ -228,57 +238,6 @@ class Sources:
             raise usage_error(f"testreport: invalid value {shown} for {where}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the plugin needs to know, resolved once."""
-
-    targets: tuple[str, ...]
-    rootdir: Path
-    values: dict[str, Any] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.targets)
-
-    @property
-    def local_path(self) -> Path:
-        return self.path(self.values.get("local_path"), paths.STORE)
-
-    @property
-    def spool_path(self) -> Path:
-        return self.path(self.values.get("spool_dir"), paths.SPOOL)
-
-    @property
-    def debug_path(self) -> Path:
-        return self.rootdir / paths.DEBUG_LOG
-
-    def ci(self) -> CIInfo:
-        """The run's CI and VCS facts, detected once: selection and the session share them."""
-        found = self.__dict__.get("_ci")
-        if found is None:
-            from .ci import detect_ci
-
-            found = self.__dict__["_ci"] = detect_ci(self.env, self.rootdir,
-                                                     overrides=self.overrides)  # fmt: skip
-        return found
-
-    @property
-    def overrides(self) -> dict[str, Optional[str]]:
-        return {k: self.values.get(k) or None for k in ("branch", "revision", "run_url", "run_id")}
-
-    def path(self, value: Optional[str], default: Path) -> Path:
-        """A configured path; relative ones are relative to the rootdir."""
-        path = Path(os.path.expanduser(value)) if value else default
-        return path if path.is_absolute() else self.rootdir / path
-
-
 def _named_targets(config: pytest.Config, env: Mapping[str, str]) -> tuple[Optional[str], str]:
     value = config.getoption("testreport", default=None)
     if value is not None:
@@ -327,11 +286,41 @@ def settings_from_env(env: Mapping[str, str], rootdir: Path) -> Settings:
     """Settings for the CLI (replay, per-target helpers): environment > ini file > defaults."""
     sources = Sources(None, env, read_ini(rootdir))
     values = {option.name: sources.get(option) for option in all_options()}
-    return Settings(targets=(), rootdir=rootdir, values=values, env=dict(env))
+    return _settings((), rootdir, values, env)
+
+
+def _settings(targets: tuple[str, ...], rootdir: Path, values: Mapping[str, Any],
+              env: Mapping[str, str]) -> Settings:  # fmt: skip
+    from .settings import Settings, check_fields  # pydantic: only for runs that use settings
+
+    if not _CHECKED:
+        check_fields(CORE_OPTIONS + HISTORY_OPTIONS)
+        _CHECKED.append(True)
+    return Settings.from_values(targets, rootdir, values, env)
+
+
+_CHECKED: list[bool] = []  # whether Settings' fields were checked against the options
 
 
 def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None) -> Settings:
     """Resolve and validate every setting; raises ``pytest.UsageError`` on misconfiguration."""
+    found = _resolve(config, env)
+    return _settings(*found)
+
+
+def settings_if_needed(config: pytest.Config, env: Optional[Mapping[str, str]] = None
+                       ) -> Optional[Settings]:  # fmt: skip
+    """As ``load_settings``, but None when no target is on and every option is at its default:
+    such a run has nothing for us to do, and then does not load pydantic (settings.py)."""
+    targets, rootdir, values, env = _resolve(config, env)
+    if not targets and all(values[o.name] == o.default for o in all_options()):
+        return None
+    return _settings(targets, rootdir, values, env)
+
+
+def _resolve(config: pytest.Config, env: Optional[Mapping[str, str]]
+             ) -> tuple[tuple[str, ...], Path, dict[str, Any], dict[str, str]]:  # fmt: skip
+    """Every option parsed (a bad value is a UsageError naming its spelling) and the targets."""
     env = dict(os.environ if env is None else env)
     sources = Sources(config, env)
     values = {option.name: sources.get(option) for option in all_options()}
@@ -352,4 +341,4 @@ def load_settings(config: pytest.Config, env: Optional[Mapping[str, str]] = None
                 f"testreport: --testreport-failed-from={failed_from}: target must be one of "
                 f"{', '.join(able)}"
             )
-    return Settings(targets=targets, rootdir=Path(config.rootpath), values=values, env=env)
+    return targets, Path(config.rootpath), values, env

@@ -6,15 +6,18 @@ the rest (failed-test selection, the controller, each target) where a run asks f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
 from .api import TestReportFixture
-from .config import Settings, add_options, load_settings, looks_like_targets
+from .config import add_options, looks_like_targets, settings_if_needed
 from .runner import Runner
 from .targets import BadTarget, install, make_targets
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 WORKER_ACTIVE = "testreport_active"
 WORKER_FAILED = "testreport_failed_nodeids"
@@ -80,7 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(ShardSelection(*workerinput[WORKER_SHARD]),
                                           "testreport-shard")  # fmt: skip
         return
-    settings = load_settings(config)
+    settings = settings_if_needed(config)
+    if settings is None:  # nothing on and nothing set: record nothing, load nothing more
+        _register_runner(config, Runner(attach=False))
+        return
     if settings.failed_from:
         from .selection import resolve_failed
 

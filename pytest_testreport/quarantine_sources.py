@@ -88,13 +88,14 @@ def from_buildkite(settings: Settings) -> tuple[list[str], str]:
     """The suite's muted tests (``GET /suites/{suite}/tests/muted``, reference §2)."""
     from .engine.errors import DeliveryError, RejectedError
     from .engine.limits import Deadline
+    from .targets.buildkite.answers import suite_test
     from .targets.buildkite.reader import BuildkiteReader
 
     class MutedReader(BuildkiteReader):
         def muted(self) -> list[str]:
             found = []
-            for test in self._pages("tests/muted"):
-                scope, name = test.get("scope") or "", test.get("name") or ""
+            for test in self._pages("tests/muted", suite_test):
+                scope, name = test.scope or "", test.name or ""
                 if name:  # our uploads send scope = the node id without its last part
                     found.append(f"{scope}::{name}" if scope else name)
             return found

@@ -137,7 +137,7 @@ def resolve_shard(settings: Settings) -> ShardSelection:
     if not path.exists():
         return ShardSelection(index, count, {}, f"testreport: {spelled}: no local store at "
                               f"{path}; splitting by count")  # fmt: skip
-    last = settings.values.get("durations_last") or DEFAULT_LAST
+    last = settings.durations_last or DEFAULT_LAST
     ci = settings.ci()
     try:
         durations = store_durations(path, ci.branch, last, ci.run_id)

@@ -10,7 +10,6 @@ characters, right-to-left marks, and 1 MB strings. The example count is bounded 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 from datetime import datetime, timedelta, timezone
@@ -145,7 +144,7 @@ def assert_accepted(fake: FakeService) -> None:
 def run_settings(fake: Any, tmp_path: Path) -> Any:
     """Settings of a pytest run (not the CLI's) that reports to ``fake``."""
     settings = settings_from_env(fake.env(), tmp_path)
-    return dataclasses.replace(settings, targets=(type(fake).__name__.lower()[4:],))
+    return settings.model_copy(update={"targets": (type(fake).__name__.lower()[4:],)})
 
 
 def deliver(target: Any, raw: TestResult, live_start: bool = False) -> None:

@@ -57,7 +57,7 @@ def open_delivery(settings: Settings, targets: list[Target]) -> Delivery:
 
     The delivery process is launched now (at configure): its start-up overlaps collection.
     """
-    if settings.values.get("delivery") == "thread":
+    if settings.delivery == "thread":
         from .inprocess import Engine
         from .scrub import content_secrets
 

@@ -61,7 +61,7 @@ def settings_secrets(settings: Settings) -> tuple[str, ...]:
 def content_secrets(settings: Settings) -> tuple[str, ...]:
     """The secrets to scrub from test content: none when ``testreport_mask_secrets`` is off."""
     found = settings_secrets(settings)
-    return found if settings.values.get("mask_secrets", True) else ()
+    return found if settings.mask_secrets else ()
 
 
 # Types that hold no text, skipped without a look (enums are added when first seen).

@@ -134,7 +134,7 @@ def _annotate(agent: str, text: str, style: str, env: Mapping[str, str]) -> None
 
 def notes_for(settings: Any) -> Optional[RunNotes]:
     """Notes to keep during the run, when a summary will be written at its end."""
-    if settings.values.get("summary", True) and destinations(settings.env):
+    if settings.summary and destinations(settings.env):
         return RunNotes()
     return None
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def read_secret(settings: Settings, option: str, file_option: Optional[str] = None) -> Secret:
     """The token from its option, or from the file another option names."""
-    value = settings.values.get(option)
+    value = settings.values.get(option)  # generic over the targets' options: their names
     if not value and file_option and settings.values.get(file_option):
         path = Path(settings.values[file_option]).expanduser()
         try:
@@ -45,20 +45,20 @@ def make_client(
     """The one HTTP client of a target, configured from the settings."""
     from ..engine.http import HttpClient, HttpOptions
 
-    verify = settings.values.get(f"{target}_verify", True)
+    verify = _verify(settings, target)
     if verify is False:  # also a line of the terminal summary (tls_notices), which no filter hides
         warn(
             f"testreport: TLS verification is OFF for {target} (testreport_{target}_verify = false)"
         )
     options = HttpOptions(
-        connect_timeout=settings.values["connect_timeout"],
-        read_timeout=settings.values["read_timeout"],
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
         verify=verify,
         pool_size=pool_size,
         rate=settings.values.get(f"{target}_rate_limit") or default_rate,
-        dry_run=settings.values["dry_run"],
+        dry_run=settings.dry_run,
     )
-    debug = settings.values["debug"] or settings.values["dry_run"]
+    debug = settings.debug or settings.dry_run
     return HttpClient(
         target,
         base_url,
@@ -74,8 +74,13 @@ def tls_notices(settings: Settings, targets: list[Target]) -> list[str]:
     return [
         f"testreport {t.name}: TLS verification is OFF (testreport_{t.name}_verify = false)"
         for t in targets
-        if settings.values.get(f"{t.name}_verify", True) is False
+        if _verify(settings, t.name) is False
     ]
+
+
+def _verify(settings: Settings, target: str) -> Union[bool, str]:
+    """``testreport_<target>_verify`` (every remote target declares it; true when not)."""
+    return settings.values.get(f"{target}_verify", True)  # type: ignore[no-any-return]
 
 
 class HttpTarget(Target):

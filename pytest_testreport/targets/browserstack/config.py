@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ...config import usage_error
 from ...engine.secrets import Secret
 from ..remote import make_client, read_secret
-from . import BROWSERSTACK_API_URL, BROWSERSTACK_UPLOAD_URL
+from . import BROWSERSTACK_API_URL, BROWSERSTACK_UPLOAD_URL, SPEC
 from .lane import Budget
 from .mapping import ENVIRONMENT_LIMITS
 
@@ -72,8 +72,8 @@ class BrowserStackConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrowserStackConfig:
-        values = settings.values
-        username = (values.get("browserstack_username") or "").strip()
+        options = settings.options_of(SPEC)
+        username = (options.browserstack_username or "").strip()
         access_key = read_secret(settings, "browserstack_access_key")
         for present, variable in ((username, "BROWSERSTACK_USERNAME"),
                                   (access_key, "BROWSERSTACK_ACCESS_KEY")):  # fmt: skip
@@ -83,41 +83,40 @@ class BrowserStackConfig:
                     f"TESTREPORT_{variable} / ini testreport_{variable.lower()})"
                 )
         return cls(
-            api_url=(values.get("browserstack_api_url") or BROWSERSTACK_API_URL).rstrip("/"),
+            api_url=(options.browserstack_api_url or BROWSERSTACK_API_URL).rstrip("/"),
             username=username,
             access_key=access_key,
-            project=values.get("browserstack_project") or settings.rootdir.name or "pytest",
-            build_name=values.get("browserstack_build_name") or None,
-            build_tags=list(values.get("browserstack_build_tags") or []),
-            build_id=values.get("browserstack_build_id") or None,
-            environment=dict(values.get("browserstack_environment") or {}),
-            hooks=values.get("browserstack_hooks") or "slow-or-failed",
-            hook_threshold=float(values.get("browserstack_hook_threshold", 1.0)),
-            logs=values.get("browserstack_logs") or "failed",
-            dry_run=bool(values.get("dry_run")),
+            project=options.browserstack_project or settings.rootdir.name or "pytest",
+            build_name=options.browserstack_build_name or None,
+            build_tags=list(options.browserstack_build_tags or []),
+            build_id=options.browserstack_build_id or None,
+            environment=dict(options.browserstack_environment or {}),
+            hooks=options.browserstack_hooks or "slow-or-failed",
+            hook_threshold=options.browserstack_hook_threshold,
+            logs=options.browserstack_logs or "failed",
+            dry_run=settings.dry_run,
             replay=not settings.targets,
-            mode=_mode(values),
-            upload_url=(values.get("browserstack_upload_url") or BROWSERSTACK_UPLOAD_URL),
-            budget=_budget(values),
+            mode=_mode(options),
+            upload_url=options.browserstack_upload_url or BROWSERSTACK_UPLOAD_URL,
+            budget=_budget(options, settings.flush_timeout),
         )
 
 
-def _budget(values: dict[str, Any]) -> Budget:
+def _budget(options: Any, flush_timeout: float) -> Budget:
     """The live lane's budget: the request budget, the end-of-run deadline, the pool."""
-    requests, seconds = values.get("browserstack_rate_limit") or DEFAULT_RATE
-    deadline = float(values.get("flush_timeout") or 30.0)
-    return Budget(requests, seconds, deadline=deadline, concurrency=CONCURRENCY)
+    requests, seconds = options.browserstack_rate_limit or DEFAULT_RATE
+    return Budget(requests, seconds, deadline=flush_timeout, concurrency=CONCURRENCY)
 
 
-def _mode(values: dict[str, Any]) -> str:
+def _mode(options: Any) -> str:
     """The lane option; a joined build (sharded CI) can only be reached live."""
-    mode = values.get("browserstack_mode") or "auto"
-    if values.get("browserstack_build_id") and mode == "junit":
+    mode = options.browserstack_mode or "auto"
+    if options.browserstack_build_id and mode == "junit":
         raise usage_error(
             "testreport: testreport_browserstack_mode = junit cannot join a started build "
             "(testreport_browserstack_build_id): an upload makes its own build; use live or auto"
         )
-    return "live" if values.get("browserstack_build_id") else mode
+    return "live" if options.browserstack_build_id else mode
 
 
 def client(settings: Settings, config: BrowserStackConfig) -> HttpClient:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from ...engine.errors import DeliveryError, RejectedError
+from ...answers import UnexpectedAnswer
+from ...engine.errors import RejectedError
 from ...reading import (
     LATEST,
     Json,
@@ -27,6 +28,8 @@ from ...reading import (
     result_object,
     session_object,
 )
+from . import answers
+from .answers import Build, Run
 
 if TYPE_CHECKING:
     import requests
@@ -41,10 +44,6 @@ _STATUS_OUTCOME = {"passed": "passed", "failed": "failed", "timeout": "failed",
                    "skipped": "skipped"}  # fmt: skip
 _RUNNING = frozenset({"running", "in_progress", "pending", "queued", "started"})
 _PASSED = frozenset({"passed", "success", "successful", "completed"})
-
-
-class UnexpectedAnswer(DeliveryError):
-    """BrowserStack answered in a shape its documentation does not describe."""
 
 
 def answer(response: requests.Response, what: str) -> Json:
@@ -106,19 +105,22 @@ def _first(value: Any) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def build_id(build: Json) -> str:
-    for key in ("build_id", "build_hashed_id", "hashed_id", "id"):
-        if build.get(key):
-            return str(build[key])
-    raise UnexpectedAnswer(f"a BrowserStack build without an id (keys: {', '.join(sorted(build))})")
+def build_id(build: Build) -> str:
+    found = build.ident()
+    if found is None:
+        keys = ", ".join(sorted(build.model_dump(exclude_none=True)))
+        raise UnexpectedAnswer(f"a BrowserStack build without an id (keys: {keys})")
+    return found
 
 
-def session_from_build(build: Json) -> Json:
+def session_from_build(build: Union[Build, Json]) -> Json:
     """A build as the CLI's session object."""
-    stats = build.get("status_stats") if isinstance(build.get("status_stats"), dict) else {}
+    if not isinstance(build, Build):
+        build = answers.build(build)
+    stats = build.status_stats
     count = {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))}
     failed = count.get("failed", 0) + count.get("timeout", 0)
-    raw = str(build.get("status") or "").lower()
+    raw = str(build.status or "").lower()
     if raw in _RUNNING:
         state, message = "in_progress", None
     elif raw in _PASSED and not failed:
@@ -126,21 +128,20 @@ def session_from_build(build: Json) -> Json:
     else:
         state = "error"
         message = f"{failed} failed" if failed else (f"status {raw}" if raw else None)
-    vcs = build.get("version_control") if isinstance(build.get("version_control"), dict) else {}
-    ci = build.get("ci_info") if isinstance(build.get("ci_info"), dict) else {}
+    vcs, ci = build.version_control, build.ci_info
     ident = build_id(build)
     return session_object(
         id=ident,
         uuid=ident,
         status=state,
         error_message=message,
-        branch=vcs.get("branch"),
-        revision=vcs.get("sha"),
-        started_at=build.get("started_at"),
-        finished_at=build.get("finished_at"),
+        branch=vcs.branch,
+        revision=vcs.sha,
+        started_at=build.started_at,
+        finished_at=build.finished_at,
         counts=(sum(count.values()), count.get("passed", 0), failed, count.get("skipped", 0), 0),
-        ci_provider=ci.get("name"),
-        run_url=ci.get("build_url"),
+        ci_provider=ci.name,
+        run_url=ci.build_url,
     )
 
 
@@ -156,14 +157,16 @@ def failure_message(lines: list[str]) -> str:
     return lines[start].removeprefix("E").strip()
 
 
-def result_from_run(run: Json) -> Json:
+def result_from_run(run: Union[Run, Json]) -> Json:
     """A test run as the CLI's test object; our ``custom_metadata`` restores pytest's view."""
-    meta = run.get("custom_metadata") if isinstance(run.get("custom_metadata"), dict) else {}
-    name = str(run.get("name") or "")
-    scopes = [str(s) for s in run.get("scopes") or []]
+    if not isinstance(run, Run):
+        run = answers.run(run)
+    meta = run.custom_metadata
+    name = run.name or ""
+    scopes = run.scopes
     nodeid = _first(meta.get("pytest.nodeid")) or "::".join([*scopes, name])
     label = _first(meta.get("pytest.outcome"))
-    status = str(run.get("status") or "").lower()
+    status = (run.status or "").lower()
     kind = _KINDS.get(label or "", "test")
     if kind != "test":
         outcome = "error"
@@ -171,13 +174,12 @@ def result_from_run(run: Json) -> Json:
         outcome = label
     else:
         outcome = _STATUS_OUTCOME.get(status, "error")
-    path = str(run.get("file_name") or (scopes[0] if scopes else nodeid.split("::")[0]))
+    path = run.file_name or (scopes[0] if scopes else nodeid.split("::")[0])
     line = None
-    where = run.get("location")
-    if isinstance(where, str) and where.rpartition(":")[2].isdigit():
+    where = run.location
+    if where is not None and where.rpartition(":")[2].isdigit():
         line = int(where.rpartition(":")[2])
-    lines = [str(line_) for entry in run.get("failure") or [] if isinstance(entry, dict)
-             for line_ in entry.get("backtrace") or []]  # fmt: skip
+    lines = [line_ for entry in run.failure for line_ in entry.backtrace]
     failure = None
     if lines:
         failure = failure_object(failure_message(lines), _first(meta.get("pytest.phase")),
@@ -191,7 +193,7 @@ def result_from_run(run: Json) -> Json:
         if key != "attempt" and not key.startswith(("pytest.", "testreport."))
         for value in (values if isinstance(values, list) else [values])
     ]
-    duration = run.get("duration")
+    duration = run.duration
     attempt = _first(meta.get("attempt"))
     return result_object(
         nodeid=nodeid,
@@ -201,16 +203,16 @@ def result_from_run(run: Json) -> Json:
         kind=kind,
         outcome=outcome,
         reason=_first(meta.get("pytest.reason")),
-        duration=float(duration) / 1000 if isinstance(duration, (int, float)) else 0.0,
+        duration=duration / 1000 if duration is not None else 0.0,
         attempt=int(attempt) if attempt and attempt.isdigit() else 1,
         final=_first(meta.get("pytest.final")) != "false",
         worker=_first(meta.get("pytest.worker")),
-        started_at=run.get("started_at"),
-        finished_at=run.get("finished_at"),
+        started_at=run.started_at,
+        finished_at=run.finished_at,
         failure=failure,
         steps=[],
         metadata=pairs,
-        tags=[str(t) for t in run.get("tags") or []],
+        tags=run.tags,
     )
 
 
@@ -227,8 +229,9 @@ def find_build(http: HttpClient, project: str, name: str, started: datetime) -> 
     if not found:
         return None
     builds = paged(http, f"projects/{found[0].get('id')}/builds", ("builds",))
-    for _, build in zip(range(BUILD_LOOKUP_MAX), builds):
-        if build.get("name") == name and parse_time(build.get("started_at")) == started:
+    for _, raw in zip(range(BUILD_LOOKUP_MAX), builds):
+        build = answers.build(raw)
+        if build.name == name and parse_time(build.started_at) == started:
             return build_id(build)
     return None
 
@@ -290,7 +293,7 @@ class BrowserStackReader(Reader):
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
         self._no_branch(branch)
         builds = paged(self.http, f"projects/{self._project_id()}/builds", ("builds",))
-        return [session_from_build(build) for build in page_of(builds, page, per_page)]
+        return [session_from_build(answers.build(b)) for b in page_of(builds, page, per_page)]
 
     def session(self, ref: str, branch: Optional[str]) -> Json:
         self._no_branch(branch)
@@ -305,11 +308,11 @@ class BrowserStackReader(Reader):
             raise
         if "build" in build and isinstance(build["build"], dict):
             build = build["build"]  # an envelope some read endpoints use
-        return session_from_build(build)
+        return session_from_build(answers.build(build))
 
     def _runs(self, build: str, statuses: Optional[str] = None) -> list[Json]:
         params = {"test_statuses": statuses} if statuses else None
-        return [result_from_run(r) for r in build_runs(self.http, build, params)]
+        return [result_from_run(answers.run(r)) for r in build_runs(self.http, build, params)]
 
     def get_session(self, ref: str, branch: Optional[str]) -> Json:
         session = self.session(ref, branch)

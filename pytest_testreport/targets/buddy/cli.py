@@ -20,6 +20,7 @@ from ...config import Settings, settings_from_env, usage_error
 from ...engine.errors import DeliveryError, RejectedError
 from ...reading import NotFound
 from ..remote import read_secret
+from . import SPEC
 from .client import json_body, pat_client, suite_client
 from .junit import session_payload
 
@@ -46,8 +47,8 @@ def add_commands(verbs: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 def _workspace_path(settings: Settings) -> Optional[str]:
     """The suite's path for a personal token, or None when a name is missing."""
-    values = settings.values
-    names = [values.get(f"buddy_{key}") for key in ("workspace", "project", "suite")]
+    options = settings.options_of(SPEC)
+    names = [options.buddy_workspace, options.buddy_project, options.buddy_suite]
     if not all(names):
         return None
     ws, project, suite = (quote(str(n), safe="") for n in names)
@@ -59,7 +60,7 @@ def cli_client(settings: Settings) -> tuple[HttpClient, str]:
     if read_secret(settings, "buddy_ut_token", "buddy_ut_token_file"):
         return suite_client(settings), "unit-tests"
     base = _workspace_path(settings)
-    if base is None or not settings.values.get("buddy_token"):
+    if base is None or not settings.options_of(SPEC).buddy_token:
         raise usage_error(
             "testreport: set BUDDY_UT_TOKEN (the suite token), or BUDDY_TOKEN with "
             "TESTREPORT_BUDDY_WORKSPACE, TESTREPORT_BUDDY_PROJECT and TESTREPORT_BUDDY_SUITE"

@@ -18,6 +18,7 @@ from ...config import usage_error
 from ...engine.secrets import Secret
 from ..options import refuse_plain_http
 from ..remote import make_client, read_secret
+from . import SPEC
 
 if TYPE_CHECKING:
     from ...config import Settings
@@ -68,12 +69,12 @@ def bearer_client(settings: Settings, base: str, token: str, hint: str) -> HttpC
 
 def _token_source(settings: Settings) -> str:
     """Where the suite token came from, for the hint when it is refused (never its value)."""
-    if settings.values.get("buddy_ut_token"):
+    if settings.options_of(SPEC).buddy_ut_token:
         for name in ("TESTREPORT_BUDDY_UT_TOKEN", "BUDDY_UT_TOKEN"):
             if settings.env.get(name):
                 return name
         return "ini testreport_buddy_ut_token"
-    return f"the token file {settings.values.get('buddy_ut_token_file')}"
+    return f"the token file {settings.options_of(SPEC).buddy_ut_token_file}"
 
 
 def suite_client(settings: Settings) -> HttpClient:
@@ -84,7 +85,7 @@ def suite_client(settings: Settings) -> HttpClient:
             "testreport: the buddy target needs the suite token: set BUDDY_UT_TOKEN (the token "
             "on the suite's setup screen in Buddy), or testreport_buddy_ut_token_file"
         )
-    base = api_url(settings.values.get("buddy_api_url"), token.reveal())
+    base = api_url(settings.options_of(SPEC).buddy_api_url, token.reveal())
     hint = (
         f"the Buddy suite token from {_token_source(settings)} was refused by {base}; check "
         "that it is this suite's current token (its prefix also picks the region)"
@@ -94,14 +95,14 @@ def suite_client(settings: Settings) -> HttpClient:
 
 def pat_client(settings: Settings) -> HttpClient:
     """A client with the personal access token (``BUDDY_TOKEN``)."""
-    token = settings.values.get("buddy_token")
+    token = settings.options_of(SPEC).buddy_token
     if not token:
         raise usage_error(
             "testreport: reading Buddy needs a personal access token with the UNIT_TEST_INFO "
             "scope: set BUDDY_TOKEN"
         )
     suite_token = read_secret(settings, "buddy_ut_token", "buddy_ut_token_file").reveal()
-    base = api_url(settings.values.get("buddy_api_url"), suite_token)  # the suite's region
+    base = api_url(settings.options_of(SPEC).buddy_api_url, suite_token)  # the suite's region
     hint = (
         f"the Buddy personal access token from BUDDY_TOKEN was refused by {base}; it needs "
         "the UNIT_TEST_INFO scope (UNIT_TEST_MANAGE to open sessions) in this workspace"

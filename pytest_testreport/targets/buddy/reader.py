@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 from math import gcd
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 from urllib.parse import quote
 
 from ...config import Settings, usage_error
@@ -33,6 +33,8 @@ from ...reading import (
     slow_object,
     sort_flaky,
 )
+from . import SPEC
+from .answers import CaseView, SessionView, case_view, session_view
 from .client import pat_client
 from .junit import nodeid_from_case, parse_data
 
@@ -51,48 +53,45 @@ SESSION_STATUS = {
 PROVIDER = {"BUDDY": "buddy", "GITHUB_ACTION": "github_actions", "CIRCLE_CI": "circleci"}
 OUTCOME = {"PASSED": "passed", "FAILED": "failed", "SKIPPED": "skipped", "ERROR": "error"}
 _REFINED = frozenset({("SKIPPED", "xfailed"), ("PASSED", "xpassed")})
+T = TypeVar("T")
 
 
-def session_view_object(view: Json) -> Json:
+def session_view_object(view: SessionView) -> Json:
     """A ``TestSessionView`` as the CLI's session object (plus Buddy's own keys)."""
     tests, failed, skipped, error = (
-        int(view.get(k) or 0)
-        for k in ("tests_count", "failed_count", "skipped_count", "error_count")
+        count or 0
+        for count in (view.tests_count, view.failed_count, view.skipped_count, view.error_count)
     )
     obj = session_object(
-        id=view.get("id"),
+        id=view.id,
         uuid=None,  # type: ignore[arg-type]  # Buddy has no uuid of ours
-        status=SESSION_STATUS.get(view.get("status") or "", str(view.get("status")).lower()),
-        error_message=view.get("error_message"),
-        branch=view.get("ref_name") if view.get("ref_type") != "TAG" else None,
-        revision=view.get("revision"),
-        started_at=view.get("start_date") or view.get("create_date"),
-        finished_at=view.get("finish_date"),
+        status=SESSION_STATUS.get(view.status or "", str(view.status).lower()),
+        error_message=view.error_message,
+        branch=view.ref_name if view.ref_type != "TAG" else None,
+        revision=view.revision,
+        started_at=view.start_date or view.create_date,
+        finished_at=view.finish_date,
         counts=(tests, max(tests - failed - skipped - error, 0), failed, skipped, error),
-        ci_provider=PROVIDER.get(view.get("ci_provider") or ""),
-        run_url=view.get("ci_run_url"),
+        ci_provider=PROVIDER.get(view.ci_provider or ""),
+        run_url=view.ci_run_url,
     )
-    obj.update(
-        relative_id=view.get("relative_id"),
-        html_url=view.get("html_url"),
-        service_status=view.get("status"),
-    )
+    obj.update(relative_id=view.relative_id, html_url=view.html_url, service_status=view.status)
     return obj
 
 
-def case_nodeid(case: Json, detail: Optional[Json] = None) -> Optional[str]:
+def case_nodeid(case: CaseView, detail: Optional[Json] = None) -> Optional[str]:
     group, classname, name = (
-        str(case.get(k) or "") for k in ("test_group_name", "classname", "name")
+        str(value or "") for value in (case.test_group_name, case.classname, case.name)
     )
     return (detail or {}).get("nodeid") or nodeid_from_case(group, classname, name)
 
 
-def case_rows(case: Json, detail: Json) -> list[Json]:
+def case_rows(case: CaseView, detail: Json) -> list[Json]:
     """The test objects of one case: earlier attempts read from its data, then the final one."""
-    group, name = str(case.get("test_group_name") or ""), str(case.get("name") or "")
-    nodeid = case_nodeid(case, detail) or f"{group}::{case.get('classname')}::{name}"
-    outcome = OUTCOME.get(case.get("status") or "", "error")
-    if (case.get("status"), detail.get("outcome")) in _REFINED:
+    group, name = str(case.test_group_name or ""), str(case.name or "")
+    nodeid = case_nodeid(case, detail) or f"{group}::{case.classname}::{name}"
+    outcome = OUTCOME.get(case.status or "", "error")
+    if (case.status, detail.get("outcome")) in _REFINED:
         outcome = detail["outcome"]  # what Buddy's four statuses cannot tell apart
     kind = detail.get("kind") or ("collection_error" if nodeid == group else "test")
     common = {
@@ -126,7 +125,7 @@ def case_rows(case: Json, detail: Json) -> list[Json]:
             **common,
             outcome=outcome,
             reason=detail.get("reason"),
-            duration=float(case.get("time") or 0.0),
+            duration=float(case.time or 0.0),
             attempt=detail.get("attempts") or 1,
             final=True,
             failure=failure_object(failure["message"], failure["phase"], failure["traceback"])
@@ -153,7 +152,8 @@ class BuddyReader(Reader):
     @classmethod
     def from_settings(cls, settings: Settings) -> BuddyReader:
         names = {
-            key: settings.values.get(f"buddy_{key}") for key in ("workspace", "project", "suite")
+            key: getattr(settings.options_of(SPEC), f"buddy_{key}")
+            for key in ("workspace", "project", "suite")
         }
         missing = [f"TESTREPORT_BUDDY_{key.upper()}" for key, value in names.items() if not value]
         if missing:
@@ -181,7 +181,8 @@ class BuddyReader(Reader):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[Json]:
+    def _pages(self, path: str, key: str, params: dict[str, Any],
+               parse: Callable[[Any], T]) -> Iterator[T]:  # fmt: skip
         """Every item, page by page, until a short or empty page.
 
         The maximum ``per_page`` is undocumented: a first page shorter than asked may be the
@@ -190,7 +191,7 @@ class BuddyReader(Reader):
         page, size, learned = 1, PAGE, False
         while True:
             items = self._get(path, {**params, "page": page, "per_page": size}).get(key) or []
-            yield from items
+            yield from (parse(item) for item in items)
             if not items:
                 return
             if len(items) < size:
@@ -199,15 +200,20 @@ class BuddyReader(Reader):
                 size, learned = len(items), True
             page += 1
 
-    def _session_views(self, branch: Optional[str]) -> Iterator[Json]:
-        return self._pages("sessions", "sessions", {"branch": branch} if branch else {})
+    def _session_views(self, branch: Optional[str]) -> Iterator[SessionView]:
+        params = {"branch": branch} if branch else {}
+        return self._pages("sessions", "sessions", params, session_view)
 
-    def _cases(self, session_id: str, status: Optional[str] = None) -> Iterator[Json]:
+    def _cases(self, session_id: str, status: Optional[str] = None) -> Iterator[CaseView]:
         params = {"status": status} if status else {}
-        return self._pages(f"sessions/{quote(session_id, safe='')}/cases", "cases", params)
+        path = f"sessions/{quote(session_id, safe='')}/cases"
+        return self._pages(path, "cases", params, case_view)
 
-    def _detail(self, session_id: str, case: Json) -> Json:
-        group, case_id = case.get("test_group_id"), case.get("id")
+    def _sessions_page(self, params: dict[str, Any]) -> list[SessionView]:
+        return [session_view(view) for view in self._get("sessions", params).get("sessions") or []]
+
+    def _detail(self, session_id: str, case: CaseView) -> Json:
+        group, case_id = case.test_group_id, case.id
         if not group or not case_id:
             return {}
         path = (
@@ -215,34 +221,34 @@ class BuddyReader(Reader):
             f"/cases/{quote(str(case_id), safe='')}"
         )
         try:
-            return parse_data(self._get(path).get("data"))
+            return parse_data(case_view(self._get(path)).data)
         except RejectedError as exc:
             if exc.status == 404:
                 return {}
             raise
 
-    def _view(self, ref: str, branch: Optional[str]) -> Json:
+    def _view(self, ref: str, branch: Optional[str]) -> SessionView:
         if ref == LATEST:
             params = {"page": 1, "per_page": 20, **({"branch": branch} if branch else {})}
-            views = self._get("sessions", params).get("sessions") or []
+            views = self._sessions_page(params)
             if not views:
                 raise not_found(ref, branch, self.describe())
-            return max(views, key=lambda v: int(v.get("relative_id") or 0))
+            return max(views, key=lambda v: v.relative_id or 0)
         try:
-            view = self._get(f"sessions/{quote(ref, safe='')}")
+            view = session_view(self._get(f"sessions/{quote(ref, safe='')}"))
         except RejectedError as exc:
             if exc.status == 404:
                 raise not_found(ref, branch, self.describe()) from None
             raise
-        if branch and view.get("ref_name") != branch:
+        if branch and view.ref_name != branch:
             raise not_found(ref, branch, self.describe())
         return view
 
-    def latest_closed(self, branch: Optional[str]) -> Optional[Json]:
+    def latest_closed(self, branch: Optional[str]) -> Optional[SessionView]:
         """The newest session that is no longer in progress (on ``branch``), if any."""
         scanned = islice(self._session_views(branch), MAX_SESSIONS_SCANNED)
-        closed = [v for v in scanned if v.get("status") != "IN_PROGRESS"]
-        return max(closed, key=lambda v: int(v.get("relative_id") or 0), default=None)
+        closed = [v for v in scanned if v.status != "IN_PROGRESS"]
+        return max(closed, key=lambda v: v.relative_id or 0, default=None)
 
     # -- the Reader interface -------------------------------------------------------------
     def list_sessions(self, branch: Optional[str], page: int, per_page: int) -> list[Json]:
@@ -250,11 +256,11 @@ class BuddyReader(Reader):
         # A page beyond PAGE items is read as several smaller pages that align with it.
         step = per_page if per_page <= PAGE else gcd(per_page, PAGE)
         first = (page - 1) * per_page // step + 1
-        views: list[Json] = []
+        views: list[SessionView] = []
         for number in range(first, first + per_page // step):
-            items = self._get("sessions", {**params, "page": number, "per_page": step})
-            views.extend(items.get("sessions") or [])
-            if len(items.get("sessions") or []) < step:
+            items = self._sessions_page({**params, "page": number, "per_page": step})
+            views.extend(items)
+            if len(items) < step:
                 break
         return [session_view_object(v) for v in views]
 
@@ -264,10 +270,10 @@ class BuddyReader(Reader):
     def get_session(self, ref: str, branch: Optional[str]) -> Json:
         view = self._view(ref, branch)
         obj, budget, tests = session_view_object(view), MAX_DETAILS, []
-        for case in self._cases(str(view["id"])):
+        for case in self._cases(view.id):
             detail: Json = {}
-            if case.get("status") in ("FAILED", "ERROR") and budget > 0:
-                detail, budget = self._detail(str(view["id"]), case), budget - 1
+            if case.status in ("FAILED", "ERROR") and budget > 0:
+                detail, budget = self._detail(view.id, case), budget - 1
             tests.extend(case_rows(case, detail))
         obj["tests"] = tests
         return obj
@@ -276,38 +282,31 @@ class BuddyReader(Reader):
         view = self._view(ref, branch)
         budget, out = MAX_DETAILS, []
         for status in ("FAILED", "ERROR"):
-            for case in self._cases(str(view["id"]), status):
-                detail = self._detail(str(view["id"]), case) if budget > 0 else {}
+            for case in self._cases(view.id, status):
+                detail = self._detail(view.id, case) if budget > 0 else {}
                 budget -= 1
                 out.append(case_rows(case, detail)[-1])
         return out
 
-    def failed_nodeids(self, view: Json) -> list[str]:
+    def failed_nodeids(self, view: SessionView) -> list[str]:
         """Node ids of a session's failed and errored cases (data read only when needed)."""
         found: dict[str, None] = {}
         for status in ("FAILED", "ERROR"):
-            for case in self._cases(str(view["id"]), status):
-                nodeid = case_nodeid(case) or case_nodeid(case, self._detail(str(view["id"]), case))
+            for case in self._cases(view.id, status):
+                nodeid = case_nodeid(case) or case_nodeid(case, self._detail(view.id, case))
                 if nodeid:
                     found[nodeid] = None
         return list(found)
 
     def _history(self, last: int, branch: Optional[str]) -> list[tuple[str, str, str, float]]:
         """(session id, node id, outcome, time) of every case of the last sessions, oldest first."""
-        views = sorted(
-            islice(self._session_views(branch), last), key=lambda v: int(v.get("relative_id") or 0)
-        )
+        views = sorted(islice(self._session_views(branch), last), key=lambda v: v.relative_id or 0)
         rows = []
         for view in views:
-            for case in self._cases(str(view["id"])):
-                nodeid = case_nodeid(case) or f"{case.get('test_group_name')}::{case.get('name')}"
+            for case in self._cases(view.id):
+                nodeid = case_nodeid(case) or f"{case.test_group_name}::{case.name}"
                 rows.append(
-                    (
-                        str(view["id"]),
-                        nodeid,
-                        OUTCOME.get(case.get("status") or "", ""),
-                        float(case.get("time") or 0.0),
-                    )
+                    (view.id, nodeid, OUTCOME.get(case.status or "", ""), float(case.time or 0.0))
                 )
         return rows
 
@@ -380,6 +379,6 @@ def failed_session(settings: Settings, ref: Optional[str]) -> tuple[Optional[str
         raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
     finally:
         reader.close()
-    number = f" (#{view['relative_id']})" if view.get("relative_id") else ""
+    number = f" (#{view.relative_id})" if view.relative_id else ""
     on_branch = f" on branch {branch}" if branch else ""
-    return f"buddy session {view['id']}{number}{on_branch}", nodeids
+    return f"buddy session {view.id}{number}{on_branch}", nodeids

@@ -19,7 +19,7 @@ from ...engine.errors import DeliveryError, RejectedError
 from ...engine.target import MAX_TEST_LINKS
 from ...model import Outcome, Session, TestResult
 from ..remote import HttpTarget
-from . import BUDDY_DATA_LIMIT
+from . import BUDDY_DATA_LIMIT, SPEC
 from .client import json_body, suite_client
 from .junit import (
     MAX_EARLIER,
@@ -79,13 +79,13 @@ class BuddyTarget(HttpTarget):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuddyTarget:
-        values = settings.values
+        options = settings.options_of(SPEC)
         return cls(
             suite_client(settings),
-            join=(values.get("buddy_session_id") or None),
-            close_joined=bool(values.get("buddy_close")),
-            data_limit=values.get("buddy_data_limit") or BUDDY_DATA_LIMIT,
-            dry_run=bool(values.get("dry_run")),
+            join=(options.buddy_session_id or None),
+            close_joined=options.buddy_close,
+            data_limit=options.buddy_data_limit or BUDDY_DATA_LIMIT,
+            dry_run=settings.dry_run,
         )
 
     # -- the run ----------------------------------------------------------------------------

@@ -13,11 +13,12 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar, Union
 from urllib.parse import quote
 
 import requests
 
+from ...answers import UnexpectedAnswer
 from ...config import Settings, usage_error
 from ...engine.errors import DeliveryError, RejectedError
 from ...engine.limits import Deadline
@@ -37,6 +38,8 @@ from ...reading import (
     session_object,
 )
 from ..remote import make_client, read_secret
+from . import SPEC, answers
+from .answers import FailedExecution, Run, SuiteTest
 from .target import read_overrides, run_branch
 
 PER_PAGE = 100  # the API's maximum
@@ -46,11 +49,14 @@ MAX_WAIT = 65.0
 _SCOPE_TAIL = re.compile(r"((?:::[^\s:]+)*) (.+)", re.DOTALL)
 _SCOPE = re.compile(r"(.+?\.py(?:::[^\s:]+)*) (.+)", re.DOTALL)
 _NO_COUNTS = (None, None, None, None, None)  # the runs API has no counts
+T = TypeVar("T")
 
 
-def run_session(run: Json) -> Json:
+def run_session(run: Union[Run, Json]) -> Json:
     """A run as a session object; the API has no counts or finish time (null)."""
-    state, result = run.get("state"), run.get("result")
+    if not isinstance(run, Run):
+        run = answers.run(run)
+    state, result = run.state, run.result
     if result == "failed":
         status, message = "error", "failed"
     elif result == "stale":
@@ -60,17 +66,17 @@ def run_session(run: Json) -> Json:
     else:
         status, message = "in_progress", None
     obj = session_object(
-        id=run.get("id"),
-        uuid=run.get("id") or "",
+        id=run.id,
+        uuid=run.id or "",
         status=status,
         error_message=message,
-        branch=run.get("branch"),
-        revision=run.get("commit_sha"),
-        started_at=run.get("created_at"),
+        branch=run.branch,
+        revision=run.commit_sha,
+        started_at=run.created_at,
         finished_at=None,
         counts=_NO_COUNTS,  # type: ignore[arg-type]
         ci_provider=None,
-        run_url=run.get("web_url") or run.get("url") or None,
+        run_url=run.web_url or run.url or None,
     )
     return {**obj, "state": state, "result": result}
 
@@ -126,21 +132,20 @@ class Paths:
         return None, path, line
 
 
-def _tag(tags: Any, key: str) -> Optional[str]:
-    return tags.get(key) if isinstance(tags, dict) else None
+def _tag(tags: dict[str, str], key: str) -> Optional[str]:
+    return tags.get(key)
 
 
-def execution_object(item: Json, paths: Paths) -> Json:
+def execution_object(item: FailedExecution, paths: Paths) -> Json:
     """A failed execution as a test object; ``nodeid`` falls back to ``test_name``."""
-    tags = item.get("tags") if isinstance(item.get("tags"), dict) else {}
+    tags = item.tags
     collection_error = _tag(tags, "test.pytest_collection_error") == "true"
     crashed = _tag(tags, "pytest.outcome") == "crashed"
     phase = _tag(tags, "test.phase")
-    nodeid, path, line = paths.nodeid(item.get("test_name"), item.get("location"),
-                                      collection_error)  # fmt: skip
+    nodeid, path, line = paths.nodeid(item.test_name, item.location, collection_error)
     error = collection_error or crashed or bool(phase) or _tag(tags, "pytest.outcome") == "error"
     attempt = _tag(tags, "test.attempt") or "1"
-    shown = nodeid or item.get("test_name") or ""
+    shown = nodeid or item.test_name or ""
     obj = result_object(
         nodeid=shown,
         name=shown.rsplit("::", 1)[-1],
@@ -149,14 +154,14 @@ def execution_object(item: Json, paths: Paths) -> Json:
         kind="collection_error" if collection_error else "crash" if crashed else "test",
         outcome="error" if error else "failed",
         reason=None,
-        duration=float(item.get("duration") or 0.0),
+        duration=float(item.duration or 0.0),
         attempt=int(attempt) if attempt.isdigit() else 1,
         final=_tag(tags, "pytest.rerun") != "true",
         worker=None,
-        started_at=item.get("created_at"),
+        started_at=item.created_at,
         finished_at=None,
         failure=failure_object(
-            item.get("failure_reason") or "",
+            item.failure_reason or "",
             "collect" if collection_error else "crash" if crashed else phase or "call",
             [],
         ),
@@ -165,7 +170,7 @@ def execution_object(item: Json, paths: Paths) -> Json:
         tags=[f"{k}={v}" for k, v in sorted(tags.items())],
     )
     extra = ("execution_id", "test_id", "test_name", "test_url", "test_execution_url")
-    return {**obj, "mapped": nodeid is not None, **{k: item.get(k) for k in extra}}
+    return {**obj, "mapped": nodeid is not None, **{k: getattr(item, k) for k in extra}}
 
 
 class BuildkiteReader(Reader):
@@ -181,12 +186,13 @@ class BuildkiteReader(Reader):
 
     def __init__(self, settings: Settings) -> None:
         token = read_secret(settings, "buildkite_api_token")
+        options = settings.options_of(SPEC)
         missing = [
             spelled
             for value, spelled in (
                 (token, "BUILDKITE_API_TOKEN (a user API token with the read_suites scope)"),
-                (settings.values.get("buildkite_org"), "TESTREPORT_BUILDKITE_ORG"),
-                (settings.values.get("buildkite_suite"), "TESTREPORT_BUILDKITE_SUITE"),
+                (options.buildkite_org, "TESTREPORT_BUILDKITE_ORG"),
+                (options.buildkite_suite, "TESTREPORT_BUILDKITE_SUITE"),
             )
             if not value
         ]
@@ -195,8 +201,8 @@ class BuildkiteReader(Reader):
                 f"testreport: reading from Buildkite needs {', '.join(missing)} "
                 "(or the ini keys testreport_buildkite_org / testreport_buildkite_suite)"
             )
-        self.org, self.suite = settings.values["buildkite_org"], settings.values["buildkite_suite"]
-        base = (f"{settings.values['buildkite_rest_url']}/analytics/organizations/"
+        self.org, self.suite = options.buildkite_org, options.buildkite_suite
+        base = (f"{options.buildkite_rest_url}/analytics/organizations/"
                 f"{quote(self.org, safe='')}/suites/{quote(self.suite, safe='')}/")  # fmt: skip
         self.http = make_client(
             settings,
@@ -242,8 +248,9 @@ class BuildkiteReader(Reader):
         except ValueError:
             return None
 
-    def _pages(self, path: str, params: Optional[dict[str, Any]] = None) -> Iterator[Json]:
-        """Every item of a paginated list, following ``rel="next"``."""
+    def _pages(self, path: str, parse: Callable[[Any], T],
+               params: Optional[dict[str, Any]] = None) -> Iterator[T]:  # fmt: skip
+        """Every item of a paginated list, following ``rel="next"``, parsed by ``parse``."""
         url: Optional[str] = path
         query: Optional[dict[str, Any]] = {**(params or {}), "per_page": PER_PAGE}
         seen: set[str] = set()
@@ -252,7 +259,10 @@ class BuildkiteReader(Reader):
                 return
             response = self._get(url, query)
             body = self._json(response)
-            yield from (item for item in body or () if isinstance(item, dict))
+            if body is not None and not isinstance(body, list):
+                raise UnexpectedAnswer(f"Buildkite answered an unexpected page of {path}: "
+                                       f"a JSON {type(body).__name__}, not a list")  # fmt: skip
+            yield from (parse(item) for item in body or ())
             url = response.links.get("next", {}).get("url")
             if url in seen:
                 return
@@ -260,34 +270,37 @@ class BuildkiteReader(Reader):
             query = None  # the next link carries the query
 
     # -- runs --------------------------------------------------------------------------------
-    def _runs(self, branch: Optional[str]) -> Iterator[Json]:
-        for run in self._pages("runs"):
-            if branch is None or run.get("branch") == branch:
+    def _runs(self, branch: Optional[str]) -> Iterator[Run]:
+        for run in self._pages("runs", answers.run):
+            if branch is None or run.branch == branch:
                 yield run
 
-    def run(self, ref: str, branch: Optional[str]) -> Json:
+    def run(self, ref: str, branch: Optional[str]) -> Run:
         """The run ``ref`` names (``latest``: the newest, on ``branch`` when given)."""
+        run: Optional[Run]
         if ref == LATEST:
             run = next(self._runs(branch), None)
         else:
             try:
-                run = self._json(self._get(f"runs/{quote(ref, safe='')}"))
+                data = self._json(self._get(f"runs/{quote(ref, safe='')}"))
             except RejectedError as exc:
                 if exc.status != 404:
                     raise
+                data = None
+            run = None if data is None else answers.run(data)
+            if run is not None and branch is not None and run.branch != branch:
                 run = None
-            if isinstance(run, dict) and branch is not None and run.get("branch") != branch:
-                run = None
-        if not isinstance(run, dict) or not run.get("id"):
+        if run is None or not run.id:
             raise not_found(ref, branch, self.describe())
         return run
 
-    def latest_finished(self, branch: Optional[str]) -> Optional[Json]:
-        return next((r for r in self._runs(branch) if r.get("state") == "finished"), None)
+    def latest_finished(self, branch: Optional[str]) -> Optional[Run]:
+        return next((r for r in self._runs(branch) if r.state == "finished"), None)
 
     def executions(self, run_id: str) -> list[Json]:
         """Every failed execution of a run (all pages), as test objects."""
-        items = self._pages(f"runs/{quote(run_id, safe='')}/failed_executions")
+        path = f"runs/{quote(run_id, safe='')}/failed_executions"
+        items = self._pages(path, answers.failed_execution)
         return [execution_object(item, self.paths) for item in items]
 
     # -- the Reader interface ----------------------------------------------------------------
@@ -300,19 +313,20 @@ class BuildkiteReader(Reader):
     def get_session(self, ref: str, branch: Optional[str]) -> Json:
         """The run and its failed executions (the API lists no passed or skipped ones)."""
         run = self.run(ref, branch)
-        return {**run_session(run), "tests": self.executions(run["id"])}
+        return {**run_session(run), "tests": self.executions(run.id)}
 
     def failed(self, ref: str, branch: Optional[str]) -> list[Json]:
         """Failed executions of final attempts (earlier rerun attempts are tagged)."""
         run = self.run(ref, branch)
-        return [t for t in self.executions(run["id"]) if t["final"]]
+        return [t for t in self.executions(run.id) if t["final"]]
 
     def flaky(self, last: int, min_flips: int, branch: Optional[str]) -> list[Json]:
         """The suite's tests labelled ``flaky`` by Buildkite (its own detection: no flips)."""
         params = {"label": "flaky", **({"branch": branch} if branch else {})}
         rows = []
-        for test in self._pages("tests", params):
-            scope, name = test.get("scope") or "", test.get("name") or ""
+        test: SuiteTest
+        for test in self._pages("tests", answers.suite_test, params):
+            scope, name = test.scope or "", test.name or ""
             rows.append(
                 {
                     "nodeid": f"{scope}::{name}" if scope else name,
@@ -321,9 +335,9 @@ class BuildkiteReader(Reader):
                     "outcomes": [],
                     "scope": scope,
                     "name": name,
-                    "location": test.get("location"),
-                    "labels": test.get("labels") or [],
-                    "web_url": test.get("web_url"),
+                    "location": test.location,
+                    "labels": test.labels,
+                    "web_url": test.web_url,
                 }
             )
         return sorted(rows, key=lambda r: r["nodeid"])
@@ -363,7 +377,7 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> FailedTests:
                         f"testreport: no finished Buildkite run{where}; running all tests"
                     )
                 run = found
-            tests = [t for t in reader.executions(run["id"]) if t["final"]]
+            tests = [t for t in reader.executions(run.id) if t["final"]]
     except NotFound as exc:
         raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
     except RejectedError as exc:
@@ -374,7 +388,7 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> FailedTests:
         return FailedTests(f"testreport: cannot read Buildkite ({exc}); running all tests")
     nodeids = list(dict.fromkeys(t["nodeid"] for t in tests if t["mapped"]))
     unmapped = len({t["nodeid"] for t in tests if not t["mapped"]})
-    where = f"Buildkite run {run['id']}"
+    where = f"Buildkite run {run.id}"
     if not tests:
         return FailedTests(f"testreport: nothing failed in {where}; running all tests")
     if not nodeids:

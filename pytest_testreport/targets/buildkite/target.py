@@ -23,6 +23,7 @@ from ...config import Settings, usage_error
 from ...engine.secrets import Secret
 from ...model import Session, TestResult
 from ..remote import HttpTarget, clean_text, make_client, read_secret
+from . import SPEC
 from .mapping import EXPANDED_BYTES, to_execution
 
 if TYPE_CHECKING:
@@ -131,16 +132,17 @@ class BuildkiteTarget(HttpTarget):
     batch_age = 2.0
 
     def __init__(self, settings: Settings, token: Secret) -> None:
+        options = settings.options_of(SPEC)
         self.http = make_client(
             settings,
             "buildkite",
-            settings.values["buildkite_api_url"],
+            options.buildkite_api_url,
             {"Authorization": Secret(f'Token token="{token.reveal()}"')},
             auth_hint="check BUILDKITE_ANALYTICS_TOKEN: the suite's API token (Test Engine → "
             "suite → Settings)",
         )
         self.overrides = read_overrides(settings.env)
-        self.upload_tags: dict[str, str] = dict(settings.values.get("buildkite_tags") or {})
+        self.upload_tags: dict[str, str] = dict(options.buildkite_tags or {})
         # Node id paths are rootdir-relative; Buildkite wants them relative to the working dir.
         self.rootdir, self.cwd = str(settings.rootdir), os.getcwd()
         self._names: dict[str, str] = {}
@@ -161,8 +163,9 @@ class BuildkiteTarget(HttpTarget):
                 "testreport_buildkite_token_file)"
             )
         target = cls(settings, token)
-        if settings.values.get("buildkite_batch_size"):
-            target.batch_size = settings.values["buildkite_batch_size"]  # type: ignore[misc]
+        batch_size = settings.options_of(SPEC).buildkite_batch_size
+        if batch_size:
+            target.batch_size = batch_size  # type: ignore[misc]
         return target
 
     # -- the run ---------------------------------------------------------------------------------
