@@ -301,14 +301,13 @@ def test_junit_cannot_join_a_started_build(pytester, monkeypatch, browserstack_f
 
 def test_a_target_used_outside_a_run_does_not_wait_for_a_plan(browserstack_fake, tmp_path) -> None:
     """Only the engine plans: a target opened directly (not bound to a run) goes live at once."""
-    import dataclasses
     import threading
 
     from pytest_testreport.config import settings_from_env
     from pytest_testreport.targets.browserstack.target import BrowserStackTarget
 
     settings = settings_from_env(browserstack_fake.env(), tmp_path)
-    settings = dataclasses.replace(settings, targets=("browserstack",))  # a run's, not replay's
+    settings = settings.model_copy(update={"targets": ("browserstack",)})  # a run's, not replay's
     target = BrowserStackTarget.from_settings(settings)
     opening = threading.Thread(target=target.open_session, args=(Session(),), daemon=True)
     opening.start()
