@@ -13,8 +13,8 @@ pytest process outlives a child that dies: it keeps every result it handed over 
 acknowledged it as delivered or spooled for every target (ledger.py, acks.py); when the child
 dies it delivers the rest itself, resuming the sessions the child opened (takeover.py).
 
-Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child:
-``("start", settings, session)``, ``("items", first ordinal, packed items (frames.py), session counts)``,
+Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child: ``("start",
+settings, session)``, ``("items", first ordinal, packed items (frames.py), session counts)``,
 ``("finish", session, timeout)``. Child to parent: ``("ready",)`` once its targets are built;
 ``("opened", target, state)``, ``("ack", seq, {target: Resolved})`` (a few times a second at
 most) and ``("closed", target, spooled)`` as they happen; then ``("done", [SenderState, ...])``
