@@ -2,9 +2,11 @@
 
 Pickling the model objects as they are cost the pytest process more than building them: each
 dataclass is reduced through its ``__dict__``, which Python 3.11+ makes for the occasion (a
-dict per object, pickled with its keys). A result pickled as rows of plain values (its fields
-in declaration order, read in C by ``attrgetter``) costs under half of that, and the delivery
-process rebuilds the objects with their constructors. Only exact model classes become rows: a
+dict per object, pickled with its keys, and garbage that brings collections sooner). A result
+pickled as a row of plain values (its fields in declaration order, read in C by
+``attrgetter``) costs less: ~6 instead of ~8 µs per result for objects pickled before, and far
+less for fresh ones (docs/benchmark.md); the delivery process rebuilds the objects with their
+constructors. Only exact model classes become rows: a
 subclass, or a value a hook put in place of a model object, is pickled as it is.
 """
 
