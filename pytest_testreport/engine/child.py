@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -43,6 +42,7 @@ class Writer:
 def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     from ..model import TestStart
     from ..targets import install, make_targets
+    from .frames import unpack
     from .inprocess import Engine
     from .scrub import content_secrets
 
@@ -65,7 +65,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
         if message is None:
             break
         if message[0] == "items":
-            items = pickle.loads(message[2])
+            items = unpack(message[2])
             results = [item for item in items if not isinstance(item, TestStart)]
             tracker.register(message[1], results)  # before any target can resolve them
             counted = message[3]

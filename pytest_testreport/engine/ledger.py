@@ -1,19 +1,19 @@
 """In the pytest process: every result handed to the delivery process, kept until resolved.
 
-Batches are kept as the pickled bytes that went down the pipe (compact, and no extra work), and
-dropped once every target's acknowledgement (acks.py) has passed them. If the delivery process
-dies, ``outstanding`` unpickles what is left and tells, per target, what it still lacks.
+Batches are kept as the bytes that went down the pipe (frames.py: compact, and no extra work),
+and dropped once every target's acknowledgement (acks.py) has passed them. If the delivery
+process dies, ``outstanding`` reads back what is left and tells, per target, what it still lacks.
 """
 
 from __future__ import annotations
 
-import pickle
 import threading
 from collections import deque
 from typing import Any, Union
 
 from ..model import TestResult, TestStart
 from .acks import Resolved
+from .frames import pack, unpack
 
 
 class Ledger:
@@ -32,8 +32,8 @@ class Ledger:
         return self._next
 
     def add(self, items: list[Union[TestResult, TestStart]]) -> tuple[int, bytes]:
-        """Keep a batch; returns the ordinal of its first result and its pickled items."""
-        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+        """Keep a batch; returns the ordinal of its first result and its items as bytes."""
+        data = pack(items)
         count = sum(1 for item in items if not isinstance(item, TestStart))
         with self._lock:
             first = self._next
@@ -60,7 +60,7 @@ class Ledger:
             acks = dict(self.acks)
         missing: dict[str, list[TestResult]] = {name: [] for name in acks}
         for first, _count, data in batches:
-            items: list[Any] = pickle.loads(data)
+            items: list[Any] = unpack(data)
             results = [item for item in items if not isinstance(item, TestStart)]
             for ordinal, result in enumerate(results, first):
                 for name, ack in acks.items():

@@ -3,8 +3,9 @@
 Python threads share one interpreter lock, so every microsecond a sender thread spends mapping,
 encoding or writing is a microsecond the test thread waits. The delivery process runs the same
 ``Engine`` (engine.py) on another core: the controller's feeder thread (feeder.py) hands results
-over in batches, and this class pickles each batch down a pipe, on that thread. The HTTP stack,
-CI-independent mapping, SQLite and JSON never load in the pytest process.
+over in batches, and this class pickles each batch (as rows of plain values, frames.py) down a
+pipe, on that thread. The HTTP stack, CI-independent mapping, SQLite and JSON never load in the
+pytest process.
 
 The child also outlives a pytest process that is killed outright: when its input ends without
 a ``finish``, it closes the session as interrupted and delivers or spools what it has. And the
@@ -12,8 +13,8 @@ pytest process outlives a child that dies: it keeps every result it handed over 
 acknowledged it as delivered or spooled for every target (ledger.py, acks.py); when the child
 dies it delivers the rest itself, resuming the sessions the child opened (takeover.py).
 
-Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child:
-``("start", settings, session)``, ``("items", first ordinal, pickled items, session counts)``,
+Frames on both pipes: a 4-byte big-endian length, then a pickle. Parent to child: ``("start",
+settings, session)``, ``("items", first ordinal, packed items (frames.py), session counts)``,
 ``("finish", session, timeout)``. Child to parent: ``("ready",)`` once its targets are built;
 ``("opened", target, state)``, ``("ack", seq, {target: Resolved})`` (a few times a second at
 most) and ``("closed", target, spooled)`` as they happen; then ``("done", [SenderState, ...])``
