@@ -213,19 +213,21 @@ def configs(fakes: _Fakes, targets: list[str]) -> list[Config]:
                 env.update(fakes.start(t, latency))
             return env
 
-        out.append(
-            Config(
-                "all",
-                [f"--testreport={','.join(targets)}"],
-                start=start_all,
-                env={"TESTREPORT_BROWSERSTACK_MODE": "live"},
-                count=lambda cwd: min(
-                    ([_local_count(cwd)] if "local" in targets else [])
-                    + [fakes.count(t) for t in remote]
-                ),
-                stop=fakes.stop,
-            )
-        )
+        def count_all(cwd: Path) -> int:
+            local = [_local_count(cwd)] if "local" in targets else []
+            return min(local + [fakes.count(t) for t in remote])
+
+        # "all": BrowserStack live with the lifted budget; "all-auto": as users run it, the
+        # default lane under the published budget (2,000 tests go by upload).
+        for name, env in (
+            ("all", {"TESTREPORT_BROWSERSTACK_MODE": "live"}),
+            ("all-auto", {"TESTREPORT_BROWSERSTACK_MODE": "auto",
+                          "TESTREPORT_BROWSERSTACK_RATE_LIMIT": "1600/300"}),
+        ):  # fmt: skip
+            if name == "all-auto" and "browserstack" not in remote:
+                continue
+            out.append(Config(name, [f"--testreport={','.join(targets)}"], start=start_all,
+                              env=env, count=count_all, stop=fakes.stop))  # fmt: skip
     return out
 
 
