@@ -173,12 +173,13 @@ def test_an_unknown_delivery_mode_is_a_usage_error(pytester: pytest.Pytester) ->
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_killed_pytest_still_gets_its_session_closed(pytester: pytest.Pytester) -> None:
-    """SIGKILL leaves no chance to the pytest process; the delivery process closes the session."""
+    """SIGKILL leaves no chance to the pytest process; the delivery process closes the session
+    with the counts that came with the frames (the child does not count the session again)."""
     pytester.makepyfile(
         test_kill="""
         import os, signal, time
         def test_first(): pass
-        def test_second(): pass
+        def test_second(): assert 0
         def test_killed():
             time.sleep(0.5)  # the feeder hands the first two over meanwhile
             os.kill(os.getpid(), signal.SIGKILL)
@@ -189,6 +190,9 @@ def test_a_killed_pytest_still_gets_its_session_closed(pytester: pytest.Pytester
     session = wait_for_closed(pytester)
     assert session["status"] == "error"
     assert session["error_message"].startswith("interrupted: the pytest process ended")
+    assert session["error_message"].endswith(", 1 failed")
+    counts = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
+    assert [session[name] for name in counts] == [2, 1, 1, 0, 0]
     assert set(by_nodeid(session)) == {"test_kill.py::test_first", "test_kill.py::test_second"}
 
 

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import ast
-import signal
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
@@ -270,28 +268,3 @@ def test_xdist_runs_are_counted_once_in_either_delivery(
     session = latest(pytester)
     assert [session[name] for name in COUNTS] == [8, 4, 1, 2, 1]
     assert len(session["tests"]) == 8
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_an_orphaned_delivery_process_closes_with_the_pytest_process_counts(
-    pytester: pytest.Pytester,
-) -> None:
-    """The counts come with the frames: the child does not count the session again."""
-    pytester.makepyfile(
-        test_kill="""
-        import os, signal, time
-        def test_first(): pass
-        def test_second(): assert 0
-        def test_killed():
-            time.sleep(0.5)  # the feeder hands the first two over meanwhile
-            os.kill(os.getpid(), signal.SIGKILL)
-        """
-    )
-    result = pytester.runpytest_subprocess("--testreport")
-    assert result.ret == -signal.SIGKILL
-    from .test_delivery import wait_for_closed
-
-    session = wait_for_closed(pytester)
-    assert session["error_message"].startswith("interrupted: the pytest process ended")
-    assert session["error_message"].endswith(", 1 failed")
-    assert [session[name] for name in COUNTS] == [2, 1, 1, 0, 0]
