@@ -13,10 +13,8 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 from urllib.parse import quote
-
-import requests
 
 from ...answers import UnexpectedAnswer
 from ...config import Settings, usage_error
@@ -42,6 +40,9 @@ from . import SPEC, answers
 from .answers import FailedExecution, Run, SuiteTest
 from .target import read_overrides, run_branch
 
+if TYPE_CHECKING:
+    import requests
+
 PER_PAGE = 100  # the API's maximum
 MAX_PAGES = 10_000  # a guard against a Link header that never ends
 REST_RATE = (200, 60.0)  # documented organization limit per minute
@@ -66,18 +67,11 @@ def run_session(run: Union[Run, Json]) -> Json:
     else:
         status, message = "in_progress", None
     obj = session_object(
-        id=run.id,
-        uuid=run.id or "",
-        status=status,
-        error_message=message,
-        branch=run.branch,
-        revision=run.commit_sha,
-        started_at=run.created_at,
-        finished_at=None,
+        id=run.id, uuid=run.id or "", status=status, error_message=message, branch=run.branch,
+        revision=run.commit_sha, started_at=run.created_at, finished_at=None,
         counts=_NO_COUNTS,  # type: ignore[arg-type]
-        ci_provider=None,
-        run_url=run.web_url or run.url or None,
-    )
+        ci_provider=None, run_url=run.web_url or run.url or None,
+    )  # fmt: skip
     return {**obj, "state": state, "result": result}
 
 
@@ -380,11 +374,9 @@ def failed_nodeids(settings: Settings, ref: Optional[str]) -> FailedTests:
             tests = [t for t in reader.executions(run.id) if t["final"]]
     except NotFound as exc:
         raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
-    except RejectedError as exc:
-        if exc.is_auth:
+    except DeliveryError as exc:  # a rejected token is a usage error; the rest runs everything
+        if isinstance(exc, RejectedError) and exc.is_auth:
             raise usage_error(f"testreport: --testreport-failed-from={spec}: {exc}") from None
-        return FailedTests(f"testreport: cannot read Buildkite ({exc}); running all tests")
-    except DeliveryError as exc:
         return FailedTests(f"testreport: cannot read Buildkite ({exc}); running all tests")
     nodeids = list(dict.fromkeys(t["nodeid"] for t in tests if t["mapped"]))
     unmapped = len({t["nodeid"] for t in tests if not t["mapped"]})
