@@ -26,6 +26,7 @@ from .ci import CIInfo
 from .failures import from_joined, joined
 
 __all__ = [
+    "COUNT_FIELDS",
     "Failure",
     "FixtureRun",
     "LogEntry",
@@ -318,6 +319,10 @@ class TestStart(_Tested):
     attempt: int = 1
     tags: list[str] = field(default_factory=list)
     metadata: list[tuple[str, str]] = field(default_factory=list)
+
+
+# The session's counts (``Session.count``), in the order the JSON and the store list them.
+COUNT_FIELDS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 
 @dataclass(eq=False)

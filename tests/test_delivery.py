@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from pytest_testreport.cli import main as cli_main
+from pytest_testreport.model import COUNT_FIELDS
 
 from .buildkite_helpers import records, use_fake
 from .conftest import by_nodeid, cli_json, latest
@@ -191,8 +192,7 @@ def test_a_killed_pytest_still_gets_its_session_closed(pytester: pytest.Pytester
     assert session["status"] == "error"
     assert session["error_message"].startswith("interrupted: the pytest process ended")
     assert session["error_message"].endswith(", 1 failed")
-    counts = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
-    assert [session[name] for name in counts] == [2, 1, 1, 0, 0]
+    assert [session[name] for name in COUNT_FIELDS] == [2, 1, 1, 0, 0]
     assert set(by_nodeid(session)) == {"test_kill.py::test_first", "test_kill.py::test_second"}
 
 

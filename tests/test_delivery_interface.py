@@ -223,7 +223,7 @@ def test_both_delivery_kinds_deliver_the_same_results(
     process, thread = sessions
     assert process["uuid"] != thread["uuid"]
     assert _rows(process) == _rows(thread) and len(_rows(process)) == 8
-    for name in ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count"):
+    for name in COUNTS:
         assert process[name] == thread[name], name
     assert (process["tests_count"], process["skipped_count"]) == (8, 2)
     if hook:

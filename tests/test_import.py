@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from pytest_testreport.model import COUNT_FIELDS
 from tests.conftest import cli_json
 
 from .helpers_store import run, run_json
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
-COUNTS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 # A call failure with a teardown error, a teardown error alone, a strict xpass, a collection
 # error, a rerun plugin's attempts: what pytest's junit writes in its own ways.
@@ -77,7 +77,7 @@ def test_pytest_junit_of_the_examples_round_trips_to_what_the_local_target_recor
     code, _, err = run(capsys, "import", str(junit), "--store", str(imported_store))
     assert code == 0, err
     imported = cli_json("show", "latest", "--store", str(imported_store))
-    assert {k: imported[k] for k in COUNTS} == {k: recorded[k] for k in COUNTS}
+    assert {k: imported[k] for k in COUNT_FIELDS} == {k: recorded[k] for k in COUNT_FIELDS}
     assert imported["tests_count"] == 18
     assert finals(imported) == finals(recorded)
     assert imported["status"] == recorded["status"] == "error"
@@ -121,7 +121,7 @@ def test_teardown_errors_strict_xpass_collection_errors_and_nested_classes_round
     assert code == 0, err
     imported = cli_json("show", "latest", "--store", str(store))
     assert finals(imported) == finals(recorded)
-    assert {k: imported[k] for k in COUNTS} == {k: recorded[k] for k in COUNTS}
+    assert {k: imported[k] for k in COUNT_FIELDS} == {k: recorded[k] for k in COUNT_FIELDS}
     by_id = {t["nodeid"]: t for t in imported["tests"]}
     both = by_id["test_edges.py::test_fails_then_teardown"]
     assert both["outcome"] == "failed"

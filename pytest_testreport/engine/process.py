@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
-from ..model import TestResult, TestStart
+from ..model import COUNT_FIELDS, TestResult, TestStart
 from .ledger import Ledger
 from .scrub import content_secrets
 from .state import SenderState
@@ -55,9 +55,9 @@ REAP_WAIT = 0.5
 READY_WAIT = 30.0  # a child slower than this to import and open is not going to help
 LISTENER_WAIT = 1.0  # for the last frames of a child that died, before taking over
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-# The session's counts, as the pytest process computed them (Session.count, once): they travel
-# with each frame to the delivery process, which closes the session with them when orphaned.
-COUNTS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
+# The session's counts, as the pytest process computed them (Session.count, once), travel with
+# each frame to the delivery process, which closes the session with them when orphaned.
+COUNTS = COUNT_FIELDS
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:

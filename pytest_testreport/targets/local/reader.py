@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ...config import usage_error
-from ...model import Outcome
+from ...model import COUNT_FIELDS, Outcome
 from ...ranking import flaky_evidence, slow_trend
 from ...reading import (
     LATEST,
@@ -327,10 +327,7 @@ def _session(row: sqlite3.Row) -> Json:
         revision=row["revision"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        counts=[
-            row[c]
-            for c in ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
-        ],
+        counts=[row[c] for c in COUNT_FIELDS],
         ci_provider=ci.get("provider"),
         run_url=ci.get("run_url"),
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable, Optional
 
+from ...model import COUNT_FIELDS
 from ...reading import Json, NotFound, format_time, parse_time
 
 RUN_PREFIX = "run:"
 RUN_ID_SQL = "(CASE WHEN json_valid(ci) THEN NULLIF(json_extract(ci, '$.run_id'), '') END)"
-_COUNTS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 
 
 def is_run_ref(ref: str) -> bool:
@@ -97,7 +97,7 @@ def join(sessions: list[Json], run_id: str) -> Json:
         "started_at": format_time(start),
         "finished_at": format_time(end),
         "duration": (end - start).total_seconds() if start and end else None,
-        **{c: sum(s[c] or 0 for s in sessions) for c in _COUNTS},
+        **{c: sum(s[c] or 0 for s in sessions) for c in COUNT_FIELDS},
         "run": RUN_PREFIX + run_id,
         "sessions": [s["id"] for s in sessions],
     }

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ...engine.errors import RejectedError
 from ...engine.target import Target
-from ...model import Session, TestResult
+from ...model import COUNT_FIELDS, Session, TestResult
 from ...timefmt import iso
 from .schema import (  # noqa: F401 - re-exported: the store's names, as before the split
     DEFAULT_PATH,
@@ -40,7 +40,6 @@ _INSERT_RESULT = (
     " reason, failure_message, failure_phase, failure_traceback, durations, duration,"
     " started_at, finished_at, stdout, stderr, log, attempt, final, worker) VALUES "
 )
-_COUNT_COLUMNS = ("tests_count", "passed_count", "failed_count", "skipped_count", "error_count")
 # SQLite refusing a value of one row: the engine splits the batch to spool only that row.
 _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError, OverflowError)
 
@@ -129,9 +128,9 @@ class LocalTarget(Target):
             counts = _batch_counts(fresh)
             conn.execute(
                 "UPDATE sessions SET "
-                + ", ".join(f"{c} = {c} + ?" for c in _COUNT_COLUMNS)
+                + ", ".join(f"{c} = {c} + ?" for c in COUNT_FIELDS)
                 + " WHERE id = ?",
-                (*(getattr(counts, c) for c in _COUNT_COLUMNS), self.session_id),
+                (*(getattr(counts, c) for c in COUNT_FIELDS), self.session_id),
             )
 
     def close_session(self, session: Session) -> None:
@@ -140,13 +139,13 @@ class LocalTarget(Target):
             execute(
                 conn,
                 "UPDATE sessions SET finished_at = ?, status = ?, error_message = ?, "
-                + ", ".join(f"{c} = ?" for c in _COUNT_COLUMNS)
+                + ", ".join(f"{c} = ?" for c in COUNT_FIELDS)
                 + " WHERE id = ?",
                 (
                     iso(session.finished_at),
                     session.status.value,
                     session.error_message,
-                    *(getattr(session, c) for c in _COUNT_COLUMNS),
+                    *(getattr(session, c) for c in COUNT_FIELDS),
                     self.session_id,
                 ),
             )
