@@ -36,7 +36,7 @@ from ...reading import (
 from . import SPEC
 from .answers import CaseView, SessionView, case_view, session_view
 from .client import pat_client
-from .junit import nodeid_from_case, parse_data
+from .junit import CI_PROVIDERS, nodeid_from_case, parse_data
 
 if TYPE_CHECKING:
     from ...engine.http import HttpClient
@@ -50,7 +50,7 @@ SESSION_STATUS = {
     "ERROR": "error",
     "SKIPPED": "successful",
 }
-PROVIDER = {"BUDDY": "buddy", "GITHUB_ACTION": "github_actions", "CIRCLE_CI": "circleci"}
+PROVIDER = {buddy: ours for ours, buddy in CI_PROVIDERS.items()}  # Buddy's names -> ours
 OUTCOME = {"PASSED": "passed", "FAILED": "failed", "SKIPPED": "skipped", "ERROR": "error"}
 _REFINED = frozenset({("SKIPPED", "xfailed"), ("PASSED", "xpassed")})
 T = TypeVar("T")
