@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Union
 from urllib.parse import urlsplit
-from urllib.request import proxy_bypass_environment
 
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
@@ -69,37 +68,23 @@ class ProxyEnvironment:
         return self.ca_bundle if verify is True and self.ca_bundle else verify
 
     def _bypassed(self, url: str) -> bool:
+        """requests' ``should_bypass_proxies`` on the snapshot (that function reads, and even
+        sets, ``os.environ``): its own host and CIDR checks, then urllib's."""
         if not self.no_proxy:
             return False
+        # Imported here: urllib.request is heavy, and requests has loaded it by now.
+        from urllib.request import proxy_bypass_environment
+
+        from requests.utils import address_in_network, is_ipv4_address, is_valid_cidr
+
         parts = urlsplit(url)
         host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
         entries = [entry for entry in self.no_proxy.replace(" ", "").split(",") if entry]
-        if _ipv4(host):
-            if any(_in_network(host, entry) if "/" in entry else host == entry
+        if is_ipv4_address(host):
+            if any(address_in_network(host, entry) if is_valid_cidr(entry) else host == entry
                    for entry in entries):  # fmt: skip
                 return True
-        else:
-            with_port = f"{host}:{parts.port}" if parts.port else host
-            if any(host.endswith(entry) or with_port.endswith(entry) for entry in entries):
-                return True
-        netloc = f"{host}:{parts.port}" if parts.port else host
+        elif any(host.endswith(entry) or netloc.endswith(entry) for entry in entries):
+            return True
         return bool(proxy_bypass_environment(netloc, {"no": self.no_proxy}))
-
-
-def _ipv4(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _in_network(host: str, cidr: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.IPv4Address(host) in ipaddress.IPv4Network(cidr, strict=False)
-    except ValueError:
-        return False
