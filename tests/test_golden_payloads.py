@@ -28,6 +28,7 @@ from typing import Any, Callable
 import pytest
 
 from pytest_testreport import __version__ as plugin_version
+from pytest_testreport.targets.browserstack.mapping import OUTCOME_KEYS
 
 from .browserstack_helpers import cli
 from .fakes import FakeBrowserStack, FakeBuddy, FakeBuildkite, RecordedRequest
@@ -142,7 +143,6 @@ BATCHED = {"cases": r"/cases/batch$", "data": r"/uploads$", "logs": r"/logs$"}
 # a start whose test ended first goes back to back with its finish and says it. Which one a
 # test gets depends on timing, so the golden files keep what both have in common.
 LIVE_START = re.compile(r"/tests/start$")
-OUTCOME_KEYS = {"pytest.outcome", "pytest.phase", "pytest.reason", "pytest.final"}
 
 
 def without_timing(path: str, body: Any) -> Any:

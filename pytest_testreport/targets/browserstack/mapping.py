@@ -259,15 +259,18 @@ def test_start(result: TestResult, env: dict[str, str]) -> Json:
                     location=location(result), tags=tags, custom_metadata=metadata)  # fmt: skip
 
 
+# What ``custom_metadata`` says of a finished run only: a live start leaves these out.
+OUTCOME_KEYS = frozenset({"pytest.outcome", "pytest.phase", "pytest.reason", "pytest.final"})
+
+
 def live_test_start(start: TestStart, env: dict[str, str]) -> Json:
     """``tests/start`` when the test starts (after its setup): no outcome is known yet."""
     result = TestResult(test=start.test, outcome=Outcome.PASSED, started_at=start.started_at,
                         finished_at=start.started_at, uuid=start.uuid, attempt=start.attempt,
                         tags=start.tags, metadata=start.metadata)  # fmt: skip
     body = test_start(result, env)
-    outcome_keys = {"pytest.outcome", "pytest.phase", "pytest.reason", "pytest.final"}
     body["custom_metadata"] = {
-        k: v for k, v in body.get("custom_metadata", {}).items() if k not in outcome_keys
+        k: v for k, v in body.get("custom_metadata", {}).items() if k not in OUTCOME_KEYS
     }
     return body
 
