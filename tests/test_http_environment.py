@@ -57,20 +57,21 @@ def _no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def proxy() -> Iterator[Recorder]:
+def _serving() -> Iterator[Recorder]:
     server = Recorder()
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[Recorder]:
+    yield from _serving()
 
 
 @pytest.fixture
 def service() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from _serving()
 
 
 def client(base_url: str) -> HttpClient:
