@@ -41,16 +41,21 @@ class Deadline:
             time.sleep(seconds)
 
 
-class TokenBucket:
-    """At most ``requests`` in any window of ``seconds``, bursts included.
+def bucket_shape(requests: int, seconds: float) -> tuple[float, float]:
+    """A ``TokenBucket``'s capacity (its burst) and refill rate per second for a budget.
 
     A bucket of capacity C refilled at rate r allows C + r * T requests in a window T, so the
     burst (a tenth of the budget) is taken out of the refill rate.
     """
+    capacity = max(1.0, requests // 10)
+    return capacity, max(requests - capacity, 1.0) / seconds
+
+
+class TokenBucket:
+    """At most ``requests`` in any window of ``seconds``, bursts included (``bucket_shape``)."""
 
     def __init__(self, requests: int, seconds: float, deadline: Optional[Deadline] = None) -> None:
-        self.capacity = max(1.0, requests // 10)
-        self.rate = max(requests - self.capacity, 1.0) / seconds
+        self.capacity, self.rate = bucket_shape(requests, seconds)
         self._tokens = self.capacity
         self._stamp = time.monotonic()
         self._lock = threading.Lock()

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ...engine.limits import bucket_shape
+
 LIVE, JUNIT = "live", "junit"
 CALLS_PER_TEST = 2  # tests/start + tests/finish; hooks and logs are extra, for failed tests mostly
 PER_IP_RATE = 160.0  # requests per second per IP (reference §5)
@@ -40,13 +42,13 @@ class Budget:
 
     @property
     def burst(self) -> float:
-        """Requests the bucket lets out at once (as ``engine.limits.TokenBucket``)."""
-        return max(1.0, self.requests // 10)
+        """Requests the client's ``TokenBucket`` lets out at once."""
+        return bucket_shape(self.requests, self.seconds)[0]
 
     @property
     def bucket_rate(self) -> float:
         """The bucket's sustained requests per second, after its burst."""
-        return max(self.requests - self.burst, 1.0) / self.seconds
+        return bucket_shape(self.requests, self.seconds)[1]
 
     @property
     def flow_rate(self) -> float:
