@@ -43,7 +43,7 @@ class BrowserStackTarget(HttpTarget):
     batch_age = 0.1
     concurrency = CONCURRENCY
     wants_starts = True  # tests/start goes out when the test starts, its finish when it ends
-    calls_per_result = 2.0  # live: its start and its finish (hooks and logs are extra)
+    calls_per_result = float(bslane.CALLS_PER_TEST)  # live: a start and a finish per result
 
     def __init__(self, config: BrowserStackConfig, http: HttpClient) -> None:
         self.config = config
